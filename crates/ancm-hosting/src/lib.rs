@@ -1,0 +1,1 @@
+//! ancm-hosting

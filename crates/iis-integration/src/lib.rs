@@ -1,0 +1,1 @@
+//! iis-integration

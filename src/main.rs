@@ -1,0 +1,2 @@
+//! The `ancm` gateway.
+fn main() {}
