@@ -1,1 +1,18 @@
-//! ancm-hosting
+//! What makes the ASP.NET Core Module a module and not just a proxy: it reads the
+//! `<aspNetCore>` element of web.config ([`config`]), owns the backend process
+//! ([`supervisor`]), and answers for it when it is offline or failing ([`app_offline`],
+//! 502.5 / 500.0 / 503 pages).
+//!
+//! # Where ancm-rs deliberately differs from ANCM
+//!
+//! * Readiness is a listener owned by the child or its descendants on IPv4 **or IPv6**
+//!   loopback (contract §8.3).
+//! * Rapid-fail protection counts unexpected exits in a sliding 60-second window (§8.4).
+//! * On Unix each child gets its own process group and SIGINT/SIGTERM where ANCM sends
+//!   Ctrl+Break; on Windows a kill-on-close job object (§8.5).
+//! * `hostingModel="inprocess"` runs out-of-process with one warning (§8.6).
+//! * A web.config change recycles with no downtime: the new child is started and made ready
+//!   before the old one is stopped.
+#![deny(unsafe_code)]
+
+pub mod config;

@@ -1,0 +1,1 @@
+//! TODO(helper): hop_by_hop

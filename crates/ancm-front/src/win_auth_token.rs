@@ -1,0 +1,1 @@
+//! TODO(helper): win_auth_token
