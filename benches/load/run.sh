@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Load comparison: direct to one backend, through `ancm`, and through nginx (one worker) adding
+# the same headers, measured interleaved in one run, in two layouts (no pinning; wrk on CPU 0
+# with proxy and backend on CPU 1). Only 127.0.0.1 traffic; every run is bounded in time.
+#
+#   benches/load/run.sh              # full run (~6 minutes)
+#   DURATION=3 ROUNDS=1 benches/load/run.sh   # quick look
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+DURATION=${DURATION:-5}     # seconds per wrk run
+ROUNDS=${ROUNDS:-3}         # interleaved rounds per layout
+BACKEND_PORT=${BACKEND_PORT:-18081}
+ANCM_PORT=${ANCM_PORT:-18080}
+NGINX_PORT=${NGINX_PORT:-18082}
+TOKEN=0f6d4a52-3b1e-4c1f-9d2a-7f1e2b3c4d5e
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+cargo build --release --bin ancm --example hello_backend >&2
+ANCM=$ROOT/target/release/ancm
+HELLO=$ROOT/target/release/examples/hello_backend
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK/site" "$WORK/nginx"
+cat > "$WORK/site/web.config" <<XML
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <system.webServer>
+    <aspNetCore processPath="$HELLO" stdoutLogEnabled="false" hostingModel="outofprocess">
+      <environmentVariables>
+        <environmentVariable name="ASPNETCORE_PORT" value="$BACKEND_PORT" />
+        <environmentVariable name="ASPNETCORE_TOKEN" value="$TOKEN" />
+      </environmentVariables>
+    </aspNetCore>
+  </system.webServer>
+</configuration>
+XML
+
+cat > "$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    client_max_body_size 0;
+    proxy_buffers 16 64k;
+    proxy_buffer_size 64k;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header MS-ASPNETCORE-TOKEN "$TOKEN";
+    }
+  }
+}
+CONF
+
+cat > "$WORK/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = string.rep("x", 1048576)
+wrk.headers["Content-Type"] = "application/octet-stream"
+LUA
+
+cpu_ticks() { # utime+stime of a pid and its threads, in clock ticks
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
+rss_kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+wait_http() {
+  for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done
+  echo "nothing answers on port $1" >&2; return 1
+}
+
+PIN_GEN=""; PIN_SRV=""
+start_servers() {
+
+  $PIN_SRV "$ANCM" run "$WORK/site" --listen "127.0.0.1:$ANCM_PORT" 2>"$WORK/ancm.log" &
+  ANCM_PID=$!; PIDS+=("$ANCM_PID")
+  wait_http "$ANCM_PORT"     # the first request starts the backend under ancm
+  $PIN_SRV "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+  PIDS+=("$!")
+  wait_http "$NGINX_PORT"
+  NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+  IDLE_RSS=$(rss_kib "$ANCM_PID" VmRSS)
+}
+stop_servers() {
+  kill "$ANCM_PID" 2>/dev/null || true; wait "$ANCM_PID" 2>/dev/null || true
+  kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; sleep 0.5
+}
+
+# run_wrk NAME PORT CONC [script] -> appends "layout name conc req/s p50 p99 cpu_us/req" to results
+RESULTS=$WORK/results.tsv
+run_wrk() {
+  local name=$1 port=$2 conc=$3 script=${4:-} pid="" before=0 after=0 out
+  case $name in ancm) pid=$ANCM_PID ;; nginx) pid=$NGINX_WORKER ;; direct) pid="" ;; esac
+  [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+  out=$($PIN_GEN wrk -t1 -c"$conc" -d"${DURATION}s" --latency ${script:+-s "$script"} "http://127.0.0.1:$port/")
+  [ -n "$pid" ] && after=$(cpu_ticks "$pid")
+  local reqs rps p50 p99 tps
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  tps=$(awk '/Transfer\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  local cpu="-"
+  if [ -n "$pid" ] && [ "$reqs" -gt 0 ]; then
+    cpu=$(awk -v t=$((after - before)) -v r="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz / r * 1e6}')
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$LAYOUT" "$name" "$conc${script:+ post1MiB}" "$rps" "$p50" "$p99" "$cpu" "$tps" >> "$RESULTS"
+}
+
+for LAYOUT in unpinned pinned; do
+  if [ "$LAYOUT" = pinned ]; then PIN_GEN="taskset -c 0"; PIN_SRV="taskset -c 1"; else PIN_GEN=""; PIN_SRV=""; fi
+  start_servers
+  echo "# $LAYOUT: ancm idle RSS ${IDLE_RSS} KiB" >&2
+  echo "$LAYOUT idle_rss_kib $IDLE_RSS" >> "$WORK/rss.txt"
+  for _ in $(seq 1 "$ROUNDS"); do
+    for conc in 50 1; do
+      run_wrk direct "$BACKEND_PORT" "$conc"
+      run_wrk ancm "$ANCM_PORT" "$conc"
+      run_wrk nginx "$NGINX_PORT" "$conc"
+    done
+    run_wrk direct "$BACKEND_PORT" 8 "$WORK/post.lua"
+    run_wrk ancm "$ANCM_PORT" 8 "$WORK/post.lua"
+    run_wrk nginx "$NGINX_PORT" 8 "$WORK/post.lua"
+  done
+  if [ "$LAYOUT" = unpinned ]; then
+    # 1 GiB echoed through ancm (upload and download at once), peak RSS growth.
+    hwm0=$(rss_kib "$ANCM_PID" VmHWM)
+    head -c 1073741824 /dev/zero | timeout 120 curl -sS -o /dev/null -w '%{size_download}\n' \
+      -H 'Content-Type: application/octet-stream' -T - -X POST "http://127.0.0.1:$ANCM_PORT/" > "$WORK/gib.txt"
+    timeout 120 curl -sS -o /dev/null "http://127.0.0.1:$ANCM_PORT/bytes/1073741824"
+    hwm1=$(rss_kib "$ANCM_PID" VmHWM)
+    echo "$LAYOUT gib_echo_bytes $(cat "$WORK/gib.txt") rss_growth_kib $((hwm1 - hwm0)) (VmHWM $hwm0 -> $hwm1)" >> "$WORK/rss.txt"
+  fi
+  stop_servers
+done
+
+echo
+echo "layout   target  conc            req/s      p50        p99     cpu_us/req  transfer/s"
+sort -k1,1r -k3,3 -k2,2 "$RESULTS" | awk -F'\t' '{printf "%-8s %-7s %-14s %10s %10s %10s %10s %10s\n", $1, $2, $3, $4, $5, $6, $7, $8}'
+echo
+cat "$WORK/rss.txt"
+echo
+echo "ratios ancm/nginx (means over rounds):"
+awk -F'\t' '
+  function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v }
+  { k = $1 " " $3; n[k "," $2]++; rps[k "," $2] += $4; p99[k "," $2] += us($6); p50[k "," $2] += us($5); if ($7 != "-") cpu[k "," $2] += $7 }
+  END {
+    for (key in n) { split(key, a, ","); if (a[2] != "ancm") continue; k = a[1]
+      printf "  %-22s req/s %.2f  p99 %.2f  cpu/req %.2f  | ancm p50 - direct p50 = %.1f us\n", k,
+        rps[k ",ancm"] / rps[k ",nginx"], p99[k ",ancm"] / p99[k ",nginx"],
+        (cpu[k ",nginx"] > 0 ? cpu[k ",ancm"] / cpu[k ",nginx"] : 0),
+        (p50[k ",ancm"] - p50[k ",direct"]) / n[k ",ancm"] }
+  }' "$RESULTS" | sort

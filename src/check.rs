@@ -1,0 +1,95 @@
+//! `ancm check`: validate a web.config and print the effective `<aspNetCore>` configuration.
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use ancm_hosting::config::{self, AspNetCoreConfig};
+use serde_json::{Value, json};
+
+/// Exit status for an invalid configuration.
+pub const EXIT_INVALID: u8 = 2;
+
+/// Run the check; prints to stdout (result) and stderr (`FILE:LINE:COL: message`).
+pub fn run(path: &Path, as_json: bool) -> ExitCode {
+    match config::load(path) {
+        Ok(config) => {
+            let out = if as_json {
+                to_json(&config).to_string()
+            } else {
+                to_text(&config)
+            };
+            let mut stdout = std::io::stdout().lock();
+            // A closed stdout (e.g. `| head`) is not a configuration error.
+            let _ = writeln!(stdout, "{out}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn pairs(list: &[(String, String)]) -> Value {
+    Value::Array(list.iter().map(|(n, v)| json!([n, v])).collect())
+}
+
+/// The `--json` object: keys named as the web.config attributes, values before `%VAR%`
+/// expansion, booleans and numbers as JSON types.
+pub fn to_json(c: &AspNetCoreConfig) -> Value {
+    json!({
+        "processPath": c.process_path,
+        "arguments": c.arguments,
+        "hostingModel": c.hosting_model_raw.as_deref().unwrap_or(""),
+        "stdoutLogEnabled": c.stdout_log_enabled,
+        "stdoutLogFile": c.stdout_log_file,
+        "requestTimeout": c.request_timeout_raw.as_deref().unwrap_or(AspNetCoreConfig::DEFAULT_REQUEST_TIMEOUT),
+        "requestTimeoutMs": u64::try_from(c.request_timeout.as_millis()).unwrap_or(u64::MAX),
+        "startupTimeLimit": c.startup_time_limit,
+        "shutdownTimeLimit": c.shutdown_time_limit,
+        "rapidFailsPerMinute": c.rapid_fails_per_minute,
+        "processesPerApplication": c.processes_per_application,
+        "forwardWindowsAuthToken": c.forward_windows_auth_token,
+        "disableStartUpErrorPage": c.disable_startup_error_page,
+        "environmentVariables": pairs(&c.environment_variables),
+        "handlerSettings": pairs(&c.handler_settings),
+    })
+}
+
+fn to_text(c: &AspNetCoreConfig) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "{}: valid <aspNetCore> configuration", c.location);
+    if let Value::Object(map) = to_json(c) {
+        for (key, value) in map {
+            match value {
+                Value::Array(items) => {
+                    let _ = writeln!(s, "  {key}: {}", items.len());
+                    for item in items {
+                        if let Some([n, v]) = item.as_array().map(Vec::as_slice) {
+                            let _ = writeln!(
+                                s,
+                                "    {}={}",
+                                n.as_str().unwrap_or_default(),
+                                v.as_str().unwrap_or_default()
+                            );
+                        }
+                    }
+                }
+                Value::String(v) => {
+                    let _ = writeln!(s, "  {key}: {v}");
+                }
+                other => {
+                    let _ = writeln!(s, "  {key}: {other}");
+                }
+            }
+        }
+    }
+    if c.hosting_model == config::HostingModel::InProcess {
+        let _ = writeln!(
+            s,
+            "note: hostingModel=\"inprocess\" runs out-of-process under ancm (no in-process hosting here)"
+        );
+    }
+    s.trim_end().to_owned()
+}
