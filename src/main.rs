@@ -1,2 +1,51 @@
-//! The `ancm` gateway.
-fn main() {}
+//! `ancm`: run a site folder like IIS + the ASP.NET Core Module would, on any OS.
+//!
+//! ```text
+//! ancm run examples/site                 # http://127.0.0.1:8080/
+//! ancm check examples/site --json        # validate web.config
+//! ```
+#![forbid(unsafe_code)]
+// A binary: `pub` marks what a module offers the rest of the crate.
+#![allow(unreachable_pub)]
+
+mod check;
+mod cli;
+mod gateway;
+mod server;
+mod tls;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Check(args) => check::run(&args.path, args.json),
+        cli::Command::Run(args) => {
+            let threads = args
+                .threads
+                .or_else(|| std::thread::available_parallelism().ok().map(Into::into))
+                .unwrap_or(1)
+                .max(1);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(err) => {
+                    eprintln!("ancm: cannot start the async runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(gateway::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("ancm: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
