@@ -1,14 +1,25 @@
 //! `ancm run`: assemble the applications, listeners and shutdown.
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use ancm_front::Body;
+use ancm_front::forward::{ForwardConfig, Forwarder};
+use ancm_front::{AncmConfig, AncmLayer, Body};
+use ancm_hosting::application::{Application, ApplicationOptions, ApplicationService};
+use ancm_protocol::AppPath;
+use futures_util::future::{BoxFuture, Either, Ready};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use tower::{Layer as _, Service};
 
 use crate::cli::RunArgs;
 use crate::server::{self, Listener};
+
+/// One application's whole stack: admission and backend choice, the ANCM layers, the
+/// forwarder. Every application has this same type, so the router needs no boxing.
+type AppStack = ApplicationService<ancm_front::bundle::Ancm<Forwarder>>;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +41,19 @@ pub enum GatewayError {
     /// A site folder is missing.
     #[error("site folder {0} does not exist")]
     MissingSite(PathBuf),
+    /// Two applications have the same path.
+    #[error("two applications are mapped to {0}")]
+    DuplicateApp(AppPath),
+    /// An application could not be set up.
+    #[error("application {path} ({dir}): {source}")]
+    App {
+        /// Its path.
+        path: AppPath,
+        /// Its site folder.
+        dir: PathBuf,
+        /// The cause.
+        source: ancm_hosting::application::ApplicationError,
+    },
 }
 
 /// Run until SIGINT/SIGTERM.
@@ -67,14 +91,93 @@ pub async fn run(args: RunArgs) -> Result<(), GatewayError> {
     for addr in &args.https_listen {
         listeners.push(bind(*addr, tls.clone()).await?);
     }
-    let service = tower::service_fn(|_req: Request<Incoming>| async {
-        let mut resp = Response::new(Body::empty());
-        *resp.status_mut() = StatusCode::NOT_FOUND;
-        Ok::<_, Infallible>(resp)
-    });
-    server::serve(listeners, service, shutdown_signal(), Duration::from_secs(args.drain_timeout))
+    let mut applications = Vec::new();
+    let mut routes = Vec::new();
+    for (path, dir) in apps {
+        if routes.iter().any(|(p, _): &(AppPath, AppStack)| *p == path) {
+            return Err(GatewayError::DuplicateApp(path));
+        }
+        let options = ApplicationOptions::new(dir.clone()).app_path(path.clone());
+        let app = Application::new(options)
+            .map_err(|source| GatewayError::App { path: path.clone(), dir: dir.clone(), source })?;
+        tracing::info!(app_path = %path, site = %dir.display(), "application");
+        routes.push((path, stack(&app)));
+        applications.push(app);
+    }
+    // Longest path first: the most specific application wins, like IIS applications.
+    routes.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_str().len()));
+    let router = Router { routes: routes.into() };
+
+    server::serve(listeners, router, shutdown_signal(), Duration::from_secs(args.drain_timeout))
         .await;
+    tracing::info!("stopping the backend processes");
+    futures_util::future::join_all(applications.iter().map(Application::shutdown)).await;
+    tracing::info!("stopped");
     Ok(())
+}
+
+fn stack(app: &Application) -> AppStack {
+    let forwarder =
+        Forwarder::new(ForwardConfig::default().request_timeout(Some(app.request_timeout())));
+    let ancm = AncmLayer::new(AncmConfig {
+        app_path: app.app_path().clone(),
+        forward_windows_auth_token: app.forward_windows_auth_token(),
+        ..AncmConfig::default()
+    });
+    app.layer().layer(ancm.layer(forwarder))
+}
+
+/// Picks the application whose path the request is under (longest first); 404 otherwise.
+/// Logs one line per request at debug level.
+#[derive(Clone)]
+struct Router {
+    routes: Arc<[(AppPath, AppStack)]>,
+}
+
+type RouterFuture = Either<
+    Either<<AppStack as Service<Request<Incoming>>>::Future, Ready<Result<Response<Body>, Infallible>>>,
+    BoxFuture<'static, Result<Response<Body>, Infallible>>,
+>;
+
+impl Service<Request<Incoming>> for Router {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = RouterFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let path = req.uri().path();
+        let Some((_, app)) = self.routes.iter().find(|(base, _)| base.match_len(path).is_some())
+        else {
+            tracing::debug!(method = %req.method(), uri = %req.uri(), status = 404, "no application");
+            let mut resp = Response::new(Body::empty());
+            *resp.status_mut() = StatusCode::NOT_FOUND;
+            return Either::Left(Either::Right(futures_util::future::ready(Ok(resp))));
+        };
+        // ApplicationService is always ready: it awaits its inner service in the call.
+        let mut app = app.clone();
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return Either::Left(Either::Left(app.call(req)));
+        }
+        let method = req.method().clone();
+        let uri = req.uri().clone();
+        let version = req.version();
+        let start = Instant::now();
+        let fut = app.call(req);
+        Either::Right(Box::pin(async move {
+            let result = fut.await;
+            if let Ok(resp) = &result {
+                tracing::debug!(
+                    %method, %uri, ?version, status = resp.status().as_u16(),
+                    micros = start.elapsed().as_micros() as u64, "request"
+                );
+            }
+            result
+        }))
+    }
 }
 
 async fn bind(
@@ -91,7 +194,11 @@ async fn bind(
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 /// Resolves on SIGINT or SIGTERM (Ctrl+C / Ctrl+Break on Windows).
