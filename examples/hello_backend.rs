@@ -36,7 +36,9 @@ impl hyper::body::Body for Zeros {
         }
         let n = self.remaining.min(CHUNK as u64);
         self.remaining -= n;
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&ZEROS[..n as usize])))))
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+            &ZEROS[..n as usize],
+        )))))
     }
     fn size_hint(&self) -> hyper::body::SizeHint {
         hyper::body::SizeHint::with_exact(self.remaining)
@@ -50,24 +52,35 @@ async fn handle(req: Request<Incoming>) -> Result<Response<ResBody>, Infallible>
         let len = req.headers().get(hyper::header::CONTENT_LENGTH).cloned();
         let mut resp = Response::new(Either::Right(Either::Left(req.into_body())));
         if let Some(len) = len {
-            resp.headers_mut().insert(hyper::header::CONTENT_LENGTH, len);
+            resp.headers_mut()
+                .insert(hyper::header::CONTENT_LENGTH, len);
         }
         return Ok(resp);
     }
     if let Some(n) = req.uri().path().strip_prefix("/bytes/") {
         if let Ok(n) = n.parse::<u64>() {
-            return Ok(Response::new(Either::Right(Either::Right(Zeros { remaining: n }))));
+            return Ok(Response::new(Either::Right(Either::Right(Zeros {
+                remaining: n,
+            }))));
         }
     }
-    Ok(Response::new(Either::Left(Full::new(Bytes::from_static(b"Hello, World!")))))
+    Ok(Response::new(Either::Left(Full::new(Bytes::from_static(
+        b"Hello, World!",
+    )))))
 }
 
 fn main() -> Result<(), BoxError> {
     let addr: SocketAddr = match std::env::var(ancm_protocol::env::PORT) {
         Ok(port) if !port.is_empty() => SocketAddr::from(([127, 0, 0, 1], port.parse()?)),
-        _ => std::env::args().nth(1).as_deref().unwrap_or("127.0.0.1:5001").parse()?,
+        _ => std::env::args()
+            .nth(1)
+            .as_deref()
+            .unwrap_or("127.0.0.1:5001")
+            .parse()?,
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = TcpListener::bind(addr).await?;
         eprintln!("hello_backend listening on http://{addr}");
@@ -83,4 +96,3 @@ fn main() -> Result<(), BoxError> {
         }
     })
 }
-

@@ -71,7 +71,12 @@ pub struct RunArgs {
     pub client_ca: Option<PathBuf>,
 
     /// Whether clients must present a certificate (with --client-ca).
-    #[arg(long = "client-cert", value_name = "MODE", default_value = "optional", requires = "client_ca")]
+    #[arg(
+        long = "client-cert",
+        value_name = "MODE",
+        default_value = "optional",
+        requires = "client_ca"
+    )]
     pub client_cert: ClientCertMode,
 
     /// How long in-flight requests may take to finish after SIGINT/SIGTERM, in seconds.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use ancm_front::forward::{ForwardConfig, Forwarder};
 use ancm_front::{AncmConfig, AncmLayer, Body};
 use ancm_hosting::application::{Application, ApplicationOptions, ApplicationService};
+use ancm_hosting::debug_log::DebugLogSettings;
 use ancm_protocol::AppPath;
 use futures_util::future::{BoxFuture, Either, Ready};
 use http::{Request, Response, StatusCode};
@@ -58,11 +59,11 @@ pub enum GatewayError {
 
 /// Run until SIGINT/SIGTERM.
 pub async fn run(args: RunArgs) -> Result<(), GatewayError> {
-    init_logging();
     let mut apps = args.apps.clone();
     if let Some(dir) = &args.site_dir {
         apps.push((args.app_path.clone(), dir.clone()));
     }
+    init_logging(&apps);
     if apps.is_empty() {
         return Err(GatewayError::NoSite);
     }
@@ -72,12 +73,9 @@ pub async fn run(args: RunArgs) -> Result<(), GatewayError> {
         }
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) if !args.https_listen.is_empty() => Some(crate::tls::server_config(
-            cert,
-            key,
-            args.client_ca.as_deref(),
-            args.client_cert,
-        )?),
+        (Some(cert), Some(key)) if !args.https_listen.is_empty() => Some(
+            crate::tls::server_config(cert, key, args.client_ca.as_deref(), args.client_cert)?,
+        ),
         _ => None,
     };
     let mut plain = args.listen.clone();
@@ -98,18 +96,28 @@ pub async fn run(args: RunArgs) -> Result<(), GatewayError> {
             return Err(GatewayError::DuplicateApp(path));
         }
         let options = ApplicationOptions::new(dir.clone()).app_path(path.clone());
-        let app = Application::new(options)
-            .map_err(|source| GatewayError::App { path: path.clone(), dir: dir.clone(), source })?;
+        let app = Application::new(options).map_err(|source| GatewayError::App {
+            path: path.clone(),
+            dir: dir.clone(),
+            source,
+        })?;
         tracing::info!(app_path = %path, site = %dir.display(), "application");
         routes.push((path, stack(&app)));
         applications.push(app);
     }
     // Longest path first: the most specific application wins, like IIS applications.
     routes.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_str().len()));
-    let router = Router { routes: routes.into() };
+    let router = Router {
+        routes: routes.into(),
+    };
 
-    server::serve(listeners, router, shutdown_signal(), Duration::from_secs(args.drain_timeout))
-        .await;
+    server::serve(
+        listeners,
+        router,
+        shutdown_signal(),
+        Duration::from_secs(args.drain_timeout),
+    )
+    .await;
     tracing::info!("stopping the backend processes");
     futures_util::future::join_all(applications.iter().map(Application::shutdown)).await;
     tracing::info!("stopped");
@@ -135,7 +143,10 @@ struct Router {
 }
 
 type RouterFuture = Either<
-    Either<<AppStack as Service<Request<Incoming>>>::Future, Ready<Result<Response<Body>, Infallible>>>,
+    Either<
+        <AppStack as Service<Request<Incoming>>>::Future,
+        Ready<Result<Response<Body>, Infallible>>,
+    >,
     BoxFuture<'static, Result<Response<Body>, Infallible>>,
 >;
 
@@ -150,7 +161,10 @@ impl Service<Request<Incoming>> for Router {
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
         let path = req.uri().path();
-        let Some((_, app)) = self.routes.iter().find(|(base, _)| base.match_len(path).is_some())
+        let Some((_, app)) = self
+            .routes
+            .iter()
+            .find(|(base, _)| base.match_len(path).is_some())
         else {
             tracing::debug!(method = %req.method(), uri = %req.uri(), status = 404, "no application");
             let mut resp = Response::new(Body::empty());
@@ -185,20 +199,42 @@ async fn bind(
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<Listener, GatewayError> {
     let https = tls.is_some();
-    let listener = Listener::bind(addr, tls).await.map_err(|source| GatewayError::Bind { addr, source })?;
+    let listener = Listener::bind(addr, tls)
+        .await
+        .map_err(|source| GatewayError::Bind { addr, source })?;
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, https, "listening");
     Ok(listener)
 }
 
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
+/// `RUST_LOG` (default `info`) to stderr, plus each application's module debug log
+/// (handlerSettings `debugLevel`/`debugFile`, `ASPNETCORE_MODULE_DEBUG[_FILE]`).
+fn init_logging(apps: &[(AppPath, PathBuf)]) {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, Registry};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter);
+    let mut debug_layers = Vec::new();
+    let mut failures = Vec::new();
+    for (_, dir) in apps {
+        let config = ancm_hosting::config::load(dir).ok();
+        let settings = DebugLogSettings::from_env_and_config(config.as_ref(), dir);
+        match settings.layer::<Registry>() {
+            Ok(Some(layer)) => debug_layers.push(layer),
+            Ok(None) => {}
+            Err(err) => failures.push((settings.file.clone(), err)),
+        }
+    }
+    let _ = tracing_subscriber::registry()
+        .with(debug_layers)
+        .with(console)
         .try_init();
+    for (file, err) in failures {
+        tracing::warn!(file = ?file, error = %err, "cannot open the module debug log file");
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM (Ctrl+C / Ctrl+Break on Windows).
@@ -206,7 +242,10 @@ async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
                     _ = int.recv() => tracing::info!("SIGINT received"),

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ancm_front::conn::{AddConnectionInfo, ConnectionInfo};
 use ancm_front::Body;
+use ancm_front::conn::{AddConnectionInfo, ConnectionInfo};
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -38,9 +38,15 @@ pub struct Listener {
 
 impl Listener {
     /// Bind `addr` (plain when `tls` is `None`).
-    pub async fn bind(addr: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>) -> std::io::Result<Self> {
+    pub async fn bind(
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Self> {
         let socket = TcpListener::bind(addr).await?;
-        Ok(Self { socket, tls: tls.map(TlsAcceptor::from) })
+        Ok(Self {
+            socket,
+            tls: tls.map(TlsAcceptor::from),
+        })
     }
 
     /// The bound address.
@@ -56,7 +62,10 @@ fn builder() -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES);
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
     builder
 }
 
@@ -100,7 +109,10 @@ pub async fn serve<S>(
     };
     match tokio::time::timeout(drain, graceful.shutdown()).await {
         Ok(()) => tracing::info!("all connections drained"),
-        Err(_) => tracing::warn!(drain_secs = drain.as_secs(), "drain timeout: closing remaining connections"),
+        Err(_) => tracing::warn!(
+            drain_secs = drain.as_secs(),
+            "drain timeout: closing remaining connections"
+        ),
     }
 }
 
@@ -200,7 +212,9 @@ fn serve_connection<I, S>(
 {
     let peer = info.peer_addr();
     let service = TowerToHyperService::new(AddConnectionInfo::new(service, info));
-    let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
+    let conn = builder
+        .serve_connection_with_upgrades(io, service)
+        .into_owned();
     let conn = graceful.watch(conn);
     tokio::spawn(async move {
         if let Err(err) = conn.await {

@@ -42,7 +42,10 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem_err = |message: String| TlsError::Pem { path: path.to_owned(), message };
+    let pem_err = |message: String| TlsError::Pem {
+        path: path.to_owned(),
+        message,
+    };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| pem_err(e.to_string()))?
         .collect::<Result<Vec<_>, _>>()
@@ -63,10 +66,12 @@ pub fn server_config(
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
     let chain = certs(cert)?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| TlsError::Pem { path: key.to_owned(), message: e.to_string() })?;
-    let builder =
-        ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Pem {
+        path: key.to_owned(),
+        message: e.to_string(),
+    })?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
@@ -80,7 +85,9 @@ pub fn server_config(
                 ClientCertMode::Required => verifier,
             };
             builder.with_client_cert_verifier(
-                verifier.build().map_err(|e| TlsError::ClientCa(e.to_string()))?,
+                verifier
+                    .build()
+                    .map_err(|e| TlsError::ClientCa(e.to_string()))?,
             )
         }
     };

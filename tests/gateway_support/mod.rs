@@ -1,6 +1,6 @@
 //! Shared by the `gateway_*` end-to-end tests: start the real `ancm` binary on a temp site and
 //! talk to it with a real HTTP client.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -21,12 +21,17 @@ pub fn echo_backend() -> PathBuf {
 pub fn iis_echo() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join("examples").join(format!("iis_echo{}", std::env::consts::EXE_SUFFIX))
+    dir.join("examples")
+        .join(format!("iis_echo{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A temp site folder with `web.config` = `config`.
@@ -80,13 +85,16 @@ impl Gateway {
             .arg("--listen")
             .arg(addr.to_string())
             .args(args)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let gw = Gateway { child: Some(child), addr };
+        let gw = Gateway {
+            child: Some(child),
+            addr,
+        };
         wait_listening(addr);
         gw
     }
@@ -133,7 +141,11 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "process {} did not exit within {limit:?}", child.id());
+        assert!(
+            Instant::now() < deadline,
+            "process {} did not exit within {limit:?}",
+            child.id()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -167,12 +179,18 @@ impl Resp {
 /// One HTTP/1.1 request on a new connection.
 pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Resp {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let resp = sender.send_request(req).await.unwrap();
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    Resp { status: parts.status, headers: parts.headers, body }
+    Resp {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }
 
 /// `GET path` with a Host header and extra headers.

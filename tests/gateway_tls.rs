@@ -1,0 +1,214 @@
+//! HTTPS end to end: rustls on the gateway, a client certificate forwarded as
+//! `MS-ASPNETCORE-CLIENTCERT`, `X-Forwarded-Proto: https`, HTTP/2 via ALPN. Test certificates
+//! are generated at test time with rcgen.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)]
+
+mod gateway_support;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use gateway_support::*;
+use http::Request;
+use http_body_util::{BodyExt as _, Full};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+
+struct Pki {
+    ca: CertificateDer<'static>,
+    client_cert: CertificateDer<'static>,
+    client_key: Vec<u8>,
+    dir: tempfile::TempDir,
+}
+
+fn pki() -> Pki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "ancm test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+
+    let server_key = KeyPair::generate().unwrap();
+    let mut server_params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    server_params
+        .subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let server_cert = server_params.signed_by(&server_key, &ca).unwrap();
+
+    let client_key = KeyPair::generate().unwrap();
+    let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, "test client");
+    let client_cert = client_params.signed_by(&client_key, &ca).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("server.pem"), server_cert.pem() + &ca.pem()).unwrap();
+    std::fs::write(dir.path().join("server.key"), server_key.serialize_pem()).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    Pki {
+        ca: ca.der().clone(),
+        client_cert: client_cert.der().clone(),
+        client_key: client_key.serialize_der(),
+        dir,
+    }
+}
+
+fn client_config(pki: &Pki, with_cert: bool, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = if with_cert {
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.client_key.clone()));
+        builder
+            .with_client_auth_cert(vec![pki.client_cert.clone()], key)
+            .unwrap()
+    } else {
+        builder.with_no_client_auth()
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+async fn tls_get(
+    addr: std::net::SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<(http::Version, serde_json::Value), String> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let io = hyper_util::rt::TokioIo::new(tls);
+    let req = Request::get(format!("https://localhost:{}/secure", addr.port()))
+        .header("MS-ASPNETCORE-CLIENTCERT", "Zm9yZ2Vk")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = if h2 {
+        let (mut s, c) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(c);
+        s.send_request(req).await.map_err(|e| e.to_string())?
+    } else {
+        let (mut s, c) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(c);
+        let mut req = req;
+        req.headers_mut()
+            .insert("host", "localhost".parse().unwrap());
+        s.send_request(req).await.map_err(|e| e.to_string())?
+    };
+    let version = resp.version();
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    Ok((version, serde_json::from_slice(&body).unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_forwards_the_client_certificate_and_the_https_scheme() {
+    let pki = pki();
+    let site = site(&python_config("", &[]));
+    let https = format!("127.0.0.1:{}", free_port());
+    let d = pki.dir.path();
+    let gw = Gateway::start(
+        site.path(),
+        &[
+            "--https-listen",
+            &https,
+            "--tls-cert",
+            d.join("server.pem").to_str().unwrap(),
+            "--tls-key",
+            d.join("server.key").to_str().unwrap(),
+            "--client-ca",
+            d.join("ca.pem").to_str().unwrap(),
+            "--client-cert",
+            "optional",
+        ],
+    );
+    let https: std::net::SocketAddr = https.parse().unwrap();
+    wait_listening(https);
+
+    // HTTP/1.1 with a client certificate.
+    let (version, j) = tls_get(https, client_config(&pki, true, &[b"http/1.1"]))
+        .await
+        .unwrap();
+    assert_eq!(version, http::Version::HTTP_11);
+    let expected = base64::engine::general_purpose::STANDARD.encode(pki.client_cert.as_ref());
+    assert_eq!(
+        header_values(&j, "ms-aspnetcore-clientcert"),
+        [expected.clone()]
+    );
+    assert_eq!(header_values(&j, "x-forwarded-proto"), ["https"]);
+
+    // HTTP/2 via ALPN, still with the certificate.
+    let (version, j) = tls_get(https, client_config(&pki, true, &[b"h2", b"http/1.1"]))
+        .await
+        .unwrap();
+    assert_eq!(version, http::Version::HTTP_2);
+    assert_eq!(header_values(&j, "ms-aspnetcore-clientcert"), [expected]);
+
+    // Optional: no certificate is fine, and a client-sent header is not forwarded.
+    let (_, j) = tls_get(https, client_config(&pki, false, &[b"http/1.1"]))
+        .await
+        .unwrap();
+    assert!(
+        header_values(&j, "ms-aspnetcore-clientcert").is_empty(),
+        "{j}"
+    );
+
+    // The plain listener still says http.
+    let plain = get(gw.addr, "/", &[]).await.json();
+    assert_eq!(header_values(&plain, "x-forwarded-proto"), ["http"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_client_certificate_refuses_clients_without_one() {
+    let pki = pki();
+    let site = site(&python_config("", &[]));
+    let https = format!("127.0.0.1:{}", free_port());
+    let d = pki.dir.path();
+    let _gw = Gateway::start(
+        site.path(),
+        &[
+            "--https-listen",
+            &https,
+            "--tls-cert",
+            d.join("server.pem").to_str().unwrap(),
+            "--tls-key",
+            d.join("server.key").to_str().unwrap(),
+            "--client-ca",
+            d.join("ca.pem").to_str().unwrap(),
+            "--client-cert",
+            "required",
+        ],
+    );
+    let https: std::net::SocketAddr = https.parse().unwrap();
+    wait_listening(https);
+    assert!(
+        tls_get(https, client_config(&pki, false, &[b"http/1.1"]))
+            .await
+            .is_err()
+    );
+    let (_, j) = tls_get(https, client_config(&pki, true, &[b"http/1.1"]))
+        .await
+        .unwrap();
+    assert_eq!(header_values(&j, "ms-aspnetcore-clientcert").len(), 1);
+}
