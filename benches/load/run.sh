@@ -98,7 +98,7 @@ cpu_ticks() { # utime+stime of a pid and its threads, in clock ticks
 }
 rss_kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 wait_http() {
-  for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$1/" 2>/dev/null && return 0; sleep 0.1; done
   echo "nothing answers on port $1" >&2; return 1
 }
 
@@ -145,6 +145,16 @@ for LAYOUT in unpinned pinned; do
   start_servers
   echo "# $LAYOUT: ancm idle RSS ${IDLE_RSS} KiB" >&2
   echo "$LAYOUT idle_rss_kib $IDLE_RSS" >> "$WORK/rss.txt"
+  if [ "$LAYOUT" = unpinned ]; then
+    # First, before any other load: 1 GiB echoed through ancm (upload and download at
+    # once), then a 1 GiB download, and the growth of ancm's peak RSS over its idle RSS.
+    hwm0=$(rss_kib "$ANCM_PID" VmHWM)  # after one small request: the idle peak
+    head -c 1073741824 /dev/zero | timeout 120 curl -sS -o /dev/null -w '%{size_download}\n' \
+      -H 'Content-Type: application/octet-stream' -T - -X POST "http://127.0.0.1:$ANCM_PORT/" > "$WORK/gib.txt"
+    timeout 120 curl -sS -o /dev/null "http://127.0.0.1:$ANCM_PORT/bytes/1073741824"
+    hwm1=$(rss_kib "$ANCM_PID" VmHWM)
+    echo "$LAYOUT gib_echo_bytes $(cat "$WORK/gib.txt") rss_growth_kib $((hwm1 - hwm0)) (VmHWM $hwm0 -> $hwm1)" >> "$WORK/rss.txt"
+  fi
   for _ in $(seq 1 "$ROUNDS"); do
     for conc in 50 1; do
       run_wrk direct "$BACKEND_PORT" "$conc"
@@ -155,15 +165,6 @@ for LAYOUT in unpinned pinned; do
     run_wrk ancm "$ANCM_PORT" 8 "$WORK/post.lua"
     run_wrk nginx "$NGINX_PORT" 8 "$WORK/post.lua"
   done
-  if [ "$LAYOUT" = unpinned ]; then
-    # 1 GiB echoed through ancm (upload and download at once), peak RSS growth.
-    hwm0=$(rss_kib "$ANCM_PID" VmHWM)
-    head -c 1073741824 /dev/zero | timeout 120 curl -sS -o /dev/null -w '%{size_download}\n' \
-      -H 'Content-Type: application/octet-stream' -T - -X POST "http://127.0.0.1:$ANCM_PORT/" > "$WORK/gib.txt"
-    timeout 120 curl -sS -o /dev/null "http://127.0.0.1:$ANCM_PORT/bytes/1073741824"
-    hwm1=$(rss_kib "$ANCM_PID" VmHWM)
-    echo "$LAYOUT gib_echo_bytes $(cat "$WORK/gib.txt") rss_growth_kib $((hwm1 - hwm0)) (VmHWM $hwm0 -> $hwm1)" >> "$WORK/rss.txt"
-  fi
   stop_servers
 done
 
