@@ -15,4 +15,12 @@
 //!   before the old one is stopped.
 #![deny(unsafe_code)]
 
+pub mod app_offline;
+pub mod application;
 pub mod config;
+pub mod debug_log;
+pub mod supervisor;
+
+pub use application::{
+    Application, ApplicationError, ApplicationLayer, ApplicationOptions, ApplicationService,
+};

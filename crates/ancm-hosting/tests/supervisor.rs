@@ -1,0 +1,433 @@
+//! Backend supervision with real child processes (issue 4 §2, §5).
+#![cfg(unix)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use ancm_hosting::Application;
+use ancm_protocol::AppPath;
+use common::*;
+
+fn assert_env(got: &Got, site: &std::path::Path, app_path: &str) {
+    assert_eq!(got.status, 200, "{got:?}");
+    let port: u16 = got
+        .env("ASPNETCORE_PORT")
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    assert!((10_000..=48_000).contains(&port), "port {port}");
+    let token = got.env("ASPNETCORE_TOKEN").expect("token");
+    assert_eq!(token.len(), 36, "a GUID token");
+    assert_eq!(got.env("TOKEN_HEADER_OK").as_deref(), Some("true"));
+    assert_eq!(got.env("ASPNETCORE_APPL_PATH").as_deref(), Some(app_path));
+    assert_eq!(
+        got.env("ASPNETCORE_IIS_HTTPAUTH").as_deref(),
+        Some("anonymous;")
+    );
+    assert_eq!(
+        got.env("ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED").as_deref(),
+        Some("true")
+    );
+    let hsa = got
+        .env("ASPNETCORE_HOSTINGSTARTUPASSEMBLIES")
+        .expect("hosting startup");
+    assert!(
+        hsa.ends_with(";Microsoft.AspNetCore.Server.IISIntegration"),
+        "{hsa}"
+    );
+    assert_eq!(
+        got.env("ANCM_TEST_VALUE").as_deref(),
+        Some("from web.config")
+    );
+    let cwd = std::fs::canonicalize(got.env("CWD").expect("cwd")).expect("cwd exists");
+    assert_eq!(cwd, std::fs::canonicalize(site).expect("site"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_backend_gets_the_environment_via_a_site_relative_path() {
+    let site = site();
+    // A Windows-style relative processPath resolved against the site folder.
+    let script = site.path().join("start.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec \"{}\" \"$@\"\n", backend_exe().display()),
+    )
+    .expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut cfg = rust_config("normal");
+    cfg.process_path = r".\start.sh".into();
+    cfg.environment_variables
+        .push(("ANCM_TEST_VALUE".into(), "from web.config".into()));
+    let app = Application::with_config(
+        options(site.path()).app_path(AppPath::parse("/app").expect("path")),
+        cfg,
+    )
+    .expect("app");
+    let svc = service(&app);
+    let got = get(&svc, "/env").await;
+    assert_env(&got, site.path(), "/app");
+    let pid: u32 = got.env("PID").and_then(|p| p.parse().ok()).expect("pid");
+    assert_eq!(app.backend_pids(), vec![pid]);
+    let t = Instant::now();
+    app.shutdown().await;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "202 path is quick: {:?}",
+        t.elapsed()
+    );
+    assert!(!alive(pid), "backend still alive after shutdown");
+    assert_eq!(get(&svc, "/env").await.status, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_backend_gets_the_environment_and_stops_with_202() {
+    let site = site();
+    let mut cfg = python_config();
+    cfg.environment_variables
+        .push(("ANCM_TEST_VALUE".into(), "from web.config".into()));
+    let app = Application::with_config(options(site.path()), cfg).expect("app");
+    let svc = service(&app);
+    let got = get(&svc, "/env").await;
+    assert_env(&got, site.path(), "/");
+    let pid: u32 = got.env("PID").and_then(|p| p.parse().ok()).expect("pid");
+    let t = Instant::now();
+    app.shutdown().await;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(!alive(pid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_requests_share_one_start() {
+    let site = site();
+    let mut cfg = rust_config("normal");
+    cfg.environment_variables
+        .push(("ANCM_TEST_DELAY_MS".into(), "400".into()));
+    let app = Application::with_config(options(site.path()), cfg).expect("app");
+    let svc = service(&app);
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let svc = svc.clone();
+            tokio::spawn(async move { get(&svc, "/pid").await })
+        })
+        .collect();
+    let mut pids = std::collections::HashSet::new();
+    for t in tasks {
+        let got = t.await.expect("join");
+        assert_eq!(got.status, 200, "{got:?}");
+        pids.insert(got.body);
+    }
+    assert_eq!(pids.len(), 1, "one process for all: {pids:?}");
+    assert_eq!(app.backend_pids().len(), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_port_is_used() {
+    let site = site();
+    let port = free_port();
+    let mut cfg = rust_config("normal");
+    cfg.environment_variables
+        .push(("ASPNETCORE_PORT".into(), port.to_string()));
+    let app = Application::with_config(options(site.path()), cfg).expect("app");
+    let got = get(&service(&app), "/env").await;
+    assert_eq!(got.status, 200, "{got:?}");
+    assert_eq!(got.env("ASPNETCORE_PORT"), Some(port.to_string()));
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_port_out_of_range_is_502_5_without_retry() {
+    for bad in ["1024", "48001", "noninteger"] {
+        let site = site();
+        let mut cfg = rust_config("normal");
+        cfg.environment_variables
+            .push(("ASPNETCORE_PORT".into(), bad.into()));
+        let app = Application::with_config(options(site.path()), cfg).expect("app");
+        let t = Instant::now();
+        let got = get(&service(&app), "/").await;
+        assert_eq!(got.status, 502, "{bad}");
+        assert!(
+            got.body
+                .contains("HTTP Error 502.5 - ANCM Out-Of-Process Startup Failure"),
+            "{bad}"
+        );
+        assert!(
+            got.body.contains("1025-48000"),
+            "detail names the range: {}",
+            got.body
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "no attempt made for {bad}"
+        );
+        assert!(app.backend_pids().is_empty());
+        app.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_only_listener_is_ready() {
+    let site = site();
+    let app = Application::with_config(options(site.path()), rust_config("v6")).expect("app");
+    let got = get(&service(&app), "/pid").await;
+    assert_eq!(got.status, 200, "{got:?}");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_in_a_grandchild_is_ready_and_the_tree_is_stopped() {
+    let site = site();
+    let app =
+        Application::with_config(options(site.path()), rust_config("grandchild")).expect("app");
+    let got = get(&service(&app), "/pid").await;
+    assert_eq!(got.status, 200, "{got:?}");
+    let grandchild: u32 = got.body.parse().expect("pid");
+    let child = app.backend_pids()[0];
+    assert_ne!(child, grandchild);
+    app.shutdown().await;
+    assert!(
+        eventually(Duration::from_secs(2), || !alive(child)
+            && !alive(grandchild))
+        .await,
+        "orphans left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_listening_child_times_out_after_two_attempts() {
+    let site = site();
+    let mut cfg = rust_config("never");
+    cfg.startup_time_limit = 1;
+    let app = Application::with_config(options(site.path()), cfg).expect("app");
+    let t = Instant::now();
+    let got = get(&service(&app), "/").await;
+    let took = t.elapsed();
+    assert_eq!(got.status, 502);
+    assert!(got.body.contains("502.5"));
+    assert!(got.body.contains("did not listen on port"), "{}", got.body);
+    assert!(
+        got.body.contains("mode=never"),
+        "captured output shown: {}",
+        got.body
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "2 attempts of 1 s: {took:?}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_exiting_at_once_fails_fast_with_its_output() {
+    let site = site();
+    let app = Application::with_config(options(site.path()), rust_config("exit")).expect("app");
+    let t = Instant::now();
+    let got = get(&service(&app), "/").await;
+    assert_eq!(got.status, 502);
+    assert_eq!(got.headers["content-type"], "text/html; charset=utf-8");
+    assert!(
+        got.body.contains("exited during startup with exit code 3"),
+        "{}",
+        got.body
+    );
+    assert!(got.body.contains("early exit output"), "{}", got.body);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    app.shutdown().await;
+
+    // Without detailed errors: the page, but no detail.
+    let site = site_plain();
+    let app = Application::with_config(
+        ancm_hosting::ApplicationOptions::new(site.path()).detailed_errors(false),
+        rust_config("exit"),
+    )
+    .expect("app");
+    let got = get(&service(&app), "/").await;
+    assert_eq!(got.status, 502);
+    assert!(got.body.contains("502.5") && !got.body.contains("early exit output"));
+    app.shutdown().await;
+
+    // disableStartUpErrorPage: bare 502.
+    let site = site_plain();
+    let mut cfg = rust_config("exit");
+    cfg.disable_startup_error_page = true;
+    let app = Application::with_config(options(site.path()), cfg).expect("app");
+    let got = get(&service(&app), "/").await;
+    assert_eq!(got.status, 502);
+    assert!(got.body.is_empty());
+    app.shutdown().await;
+}
+
+fn site_plain() -> tempfile::TempDir {
+    site()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_then_restart_then_rapid_fail_limit() {
+    let site = site();
+    let mut cfg = rust_config("normal");
+    cfg.rapid_fails_per_minute = 1;
+    let app = Application::with_config(options(site.path()), cfg).expect("app");
+    let svc = service(&app);
+    let mut seen = Vec::new();
+    for crash in 1..=2 {
+        let got = get(&svc, "/pid").await;
+        assert_eq!(got.status, 200, "start {crash}: {got:?}");
+        let pid: u32 = got.body.parse().expect("pid");
+        assert!(!seen.contains(&pid), "a new process after a crash");
+        seen.push(pid);
+        let crashed = get(&svc, "/crash").await;
+        assert_eq!(crashed.status, 502, "{crashed:?}");
+        assert!(eventually(Duration::from_secs(3), || !alive(pid)).await);
+        assert!(
+            eventually(Duration::from_secs(3), || app.backend_pids().is_empty()).await,
+            "slot freed"
+        );
+    }
+    // 2 unexpected exits > rapidFailsPerMinute=1: no start.
+    let got = get(&svc, "/pid").await;
+    assert_eq!(got.status, 502, "{got:?}");
+    assert!(got.body.contains("rapid fail"), "{}", got.body);
+    assert!(app.backend_pids().is_empty());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_round_robin() {
+    let site = site();
+    let mut cfg = rust_config("normal");
+    cfg.processes_per_application = 2;
+    let app = Application::with_config(options(site.path()), cfg).expect("app");
+    let svc = service(&app);
+    let mut pids = Vec::new();
+    for _ in 0..6 {
+        let got = get(&svc, "/env").await;
+        assert_eq!(got.status, 200);
+        pids.push((
+            got.env("PID").expect("pid"),
+            got.env("ASPNETCORE_PORT").expect("port"),
+            got.env("ASPNETCORE_TOKEN").expect("token"),
+        ));
+    }
+    assert_ne!(pids[0], pids[1], "own pid, port and token per slot");
+    assert_ne!(pids[0].1, pids[1].1);
+    assert_ne!(pids[0].2, pids[1].2);
+    for i in 2..6 {
+        assert_eq!(pids[i], pids[i - 2], "alternating");
+    }
+    let (a, b): (u32, u32) = (
+        pids[0].0.parse().expect("pid"),
+        pids[1].0.parse().expect("pid"),
+    );
+    // A dead slot is restarted on demand; the other keeps serving.
+    let _ = get(&svc, "/crash").await; // slot of request 7 = same as request 1
+    assert!(eventually(Duration::from_secs(3), || !alive(a) || !alive(b)).await);
+    let mut after = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let got = get(&svc, "/pid").await;
+        assert_eq!(got.status, 200);
+        after.insert(got.body);
+    }
+    assert_eq!(after.len(), 2);
+    app.shutdown().await;
+    for p in after {
+        assert!(!alive(p.parse().expect("pid")));
+    }
+}
+
+async fn stop_timing(mode: &str) -> Duration {
+    let site = site();
+    let mut cfg = rust_config(mode);
+    cfg.shutdown_time_limit = 2;
+    let app = Application::with_config(options(site.path()), cfg).expect("app");
+    let got = get(&service(&app), "/pid").await;
+    assert_eq!(got.status, 200, "{mode}: {got:?}");
+    let pid: u32 = got.body.parse().expect("pid");
+    let t = Instant::now();
+    app.shutdown().await;
+    let took = t.elapsed();
+    assert!(!alive(pid), "{mode}: still alive");
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_falls_back_to_signals_then_kill() {
+    // Ignores the HTTP message: SIGINT ends it at once.
+    let t = stop_timing("ignore-event").await;
+    assert!(t < Duration::from_millis(900), "SIGINT: {t:?}");
+    // Ignores SIGINT too: SIGTERM after half the limit (1 s).
+    let t = stop_timing("ignore-int").await;
+    assert!(
+        t >= Duration::from_millis(900) && t < Duration::from_millis(1900),
+        "SIGTERM: {t:?}"
+    );
+    // Ignores both: killed when shutdownTimeLimit (2 s) runs out.
+    let t = stop_timing("ignore-all").await;
+    assert!(
+        t >= Duration::from_millis(1900) && t < Duration::from_secs(4),
+        "kill: {t:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_log_file_per_start() {
+    let site = site();
+    let mut cfg = rust_config("normal");
+    cfg.stdout_log_enabled = true;
+    cfg.stdout_log_file = r".\logs\stdout".into();
+    let app = Application::with_config(options(site.path()), cfg).expect("app");
+    let got = get(&service(&app), "/pid").await;
+    assert_eq!(got.status, 200);
+    let pid = got.body.clone();
+    app.shutdown().await;
+    let files: Vec<_> = std::fs::read_dir(site.path().join("logs"))
+        .expect("logs folder created")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = &files[0];
+    let suffix = format!("_{}.log", std::process::id());
+    let stamp = name
+        .strip_prefix("stdout_")
+        .and_then(|n| n.strip_suffix(&suffix))
+        .expect(name);
+    assert_eq!(stamp.len(), 14);
+    assert!(
+        stamp.bytes().all(|b| b.is_ascii_digit()) && stamp.starts_with("20"),
+        "{stamp}"
+    );
+    let text = std::fs::read_to_string(site.path().join("logs").join(name)).expect("read");
+    assert!(text.contains(&format!("test backend pid={pid}")), "{text}");
+    assert!(text.contains("test backend stderr line"), "{text}");
+}
+
+#[test]
+fn dropping_the_runtime_without_shutdown_leaves_no_orphans() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let site = site();
+    let (child, grandchild) = rt.block_on(async {
+        let app =
+            Application::with_config(options(site.path()), rust_config("grandchild")).expect("app");
+        let got = get(&service(&app), "/pid").await;
+        assert_eq!(got.status, 200, "{got:?}");
+        (app.backend_pids()[0], got.body.parse::<u32>().expect("pid"))
+    });
+    drop(rt);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while (alive(child) || alive(grandchild)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !alive(child) && !alive(grandchild),
+        "orphans after the runtime was dropped"
+    );
+}
