@@ -9,10 +9,11 @@
 //! assert_eq!(base.match_len("/shopping"), None);
 //! ```
 use std::fmt;
+use std::sync::Arc;
 
 /// A validated application virtual path: starts with `/`, no trailing `/` except the root.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct AppPath(Box<str>);
+pub struct AppPath(Arc<str>);
 
 /// Why a string is not an application path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
