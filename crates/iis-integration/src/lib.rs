@@ -1,1 +1,96 @@
-//! iis-integration
+//! Host a Rust HTTP service behind IIS and the ASP.NET Core Module (ANCM) out-of-process, or
+//! behind the `ancm` gateway: the backend half of ancm-rs, as tower layers.
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//! use axum::{Router, ServiceExt, extract::Request, routing::get};
+//! use iis_integration::{ClientAddr, IisConfig, IisIntegrationLayer, ShutdownSignal, bind_listener, graceful_shutdown};
+//! use tower::ServiceBuilder;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // `None` when not started by ANCM: then serve on a development address.
+//!     let config = IisConfig::from_env()?;
+//!     let listener = bind_listener(config.as_ref(), "127.0.0.1:5000".parse()?).await?;
+//!     let shutdown = ShutdownSignal::new();
+//!     let iis = config.as_ref().map(|c| IisIntegrationLayer::new(c).with_shutdown_signal(shutdown.clone()));
+//!     let router = Router::new().route("/", get(|ClientAddr(client): ClientAddr| async move {
+//!         format!("hello {client}")
+//!     }));
+//!     // Around the router, so that the path base is removed before routing.
+//!     let app = ServiceBuilder::new().option_layer(iis).service(router);
+//!     axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))
+//!         .with_graceful_shutdown(graceful_shutdown(shutdown))
+//!         .await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! When ANCM starts the process it sets `ASPNETCORE_PORT`, `ASPNETCORE_APPL_PATH` and
+//! `ASPNETCORE_TOKEN` (contract §4.1); [`IisConfig::from_env`] reads them, and
+//! [`IisIntegrationLayer`] does what ASP.NET Core's IIS integration does, in its order
+//! (contract §4.2):
+//!
+//! 1. [`path_base`]: strip the application's virtual path.
+//! 2. [`forwarded`]: restore the client address and scheme from `X-Forwarded-For` / `-Proto`.
+//! 3. [`pairing_token`]: reject requests without the pairing token (400).
+//! 4. [`shutdown_event`]: answer ANCM's shutdown request (202) and fire the [`ShutdownSignal`].
+//! 5. [`client_cert`]: the forwarded client certificate.
+//! 6. [`windows_identity`]: the forwarded Windows user, when IIS authentication is on.
+//! 7. [`websockets`]: hide connection upgrades when the front does not relay WebSockets.
+//!
+//! Every step is also a layer of its own. Rejections are responses with empty bodies, so
+//! services stay `Infallible` when the inner one is. What the layers learned is in request
+//! extensions ([`ClientAddr`], [`Scheme`], [`PathBase`], [`OriginalUri`],
+//! [`ClientCertificate`], [`WindowsUser`]), which are also axum extractors with the `axum`
+//! feature, and [`MockExtension`] stands in for the layers in tests.
+//!
+//! # Where ancm-rs deliberately differs from ANCM
+//!
+//! * The pairing token is compared in constant time and never logged; a mismatch logs that
+//!   it did not match and the socket peer (contract §8.1). ANCM logs the expected token. The
+//!   accepted token header is also removed from the request, so the app cannot echo it.
+//! * The forwarded-headers step fails closed when the socket peer is unknown (no
+//!   [`PeerAddr`] / `ConnectInfo`), as the 2026 ASP.NET Core change recommends.
+//! * A request whose path equals the path base reaches the app with path `/` (ASP.NET Core:
+//!   an empty path), since a URI path cannot be empty.
+//! * Off Windows, the forwarded Windows token is exposed as its raw handle value only.
+//! * ANCM's `DEBUG`-verb answer (only with a debugger attached) and its request-body-size
+//!   switch have no equivalent here.
+#![deny(unsafe_code)]
+
+pub mod client_cert;
+mod config;
+mod extensions;
+#[cfg(feature = "axum")]
+pub mod extract;
+pub mod forwarded;
+mod future;
+pub mod integration;
+pub mod pairing_token;
+pub mod path_base;
+mod serve;
+pub mod shutdown_event;
+mod step;
+pub mod websockets;
+#[cfg(windows)]
+mod windows_ffi;
+pub mod windows_identity;
+
+pub use client_cert::{ForwardClientCertificate, ForwardClientCertificateLayer};
+pub use config::{IisConfig, IisConfigError};
+pub use extensions::{
+    ClientAddr, ClientCertificate, MockExtension, MockExtensionService, OriginalUri, PathBase,
+    PeerAddr, Scheme, WindowsUser,
+};
+#[cfg(feature = "axum")]
+pub use extract::{MissingClientAddr, MissingClientCertificate, MissingWindowsUser};
+pub use forwarded::{ForwardedHeaders, ForwardedHeadersLayer, ForwardedHeadersOptions, XForwarded};
+pub use future::ResponseFuture;
+pub use integration::{IisIntegration, IisIntegrationLayer};
+pub use pairing_token::{RequirePairingToken, RequirePairingTokenLayer};
+pub use path_base::{UsePathBase, UsePathBaseLayer};
+pub use serve::{ShutdownSignal, bind_listener, graceful_shutdown};
+pub use shutdown_event::{ShutdownEvent, ShutdownEventLayer};
+pub use websockets::{DisableUpgrade, DisableUpgradeLayer};
+pub use windows_identity::{ForwardWindowsIdentity, ForwardWindowsIdentityLayer};

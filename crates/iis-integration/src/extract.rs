@@ -1,0 +1,187 @@
+//! axum extractors for what the layers learned (feature `axum`).
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use iis_integration::{ClientAddr, ClientCertificate, MockExtension, OriginalUri, PathBase, Scheme, WindowsUser};
+//!
+//! async fn handler(
+//!     ClientAddr(client): ClientAddr,
+//!     scheme: Scheme,
+//!     path_base: PathBase,
+//!     OriginalUri(original): OriginalUri,
+//!     cert: Option<ClientCertificate>,
+//!     user: Option<WindowsUser>,
+//! ) -> String {
+//!     format!("{client} {scheme} {path_base} {original} {} {}", cert.is_some(), user.is_some())
+//! }
+//!
+//! // In tests, stand in for the layers (like axum's `MockConnectInfo`):
+//! let app: Router = Router::new()
+//!     .route("/", get(handler))
+//!     .layer(MockExtension(ClientAddr("203.0.113.7:51000".parse().unwrap())));
+//! # let _ = app;
+//! ```
+//!
+//! Each extension type is its own extractor:
+//!
+//! * [`ClientAddr`]: the extension, else the socket peer ([`PeerAddr`] or
+//!   `ConnectInfo<SocketAddr>`); rejects with 500 when there is neither (the server was not
+//!   started with connect info).
+//! * [`Scheme`], [`PathBase`], [`OriginalUri`]: never reject; without the extension they fall
+//!   back to the URI's scheme or `http`, no path base, and the current URI.
+//! * [`ClientCertificate`] and [`WindowsUser`]: use `Option<_>`; required, they reject with
+//!   403 and 401 respectively when absent.
+use std::convert::Infallible;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+
+use crate::extensions::{
+    ClientAddr, ClientCertificate, OriginalUri, PathBase, PeerAddr, Scheme, WindowsUser, peer_addr,
+};
+
+/// [`ClientAddr`] found neither the extension nor a socket peer.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error(
+    "no client address: serve with `into_make_service_with_connect_info::<SocketAddr>()` or insert `PeerAddr`"
+)]
+pub struct MissingClientAddr;
+
+impl IntoResponse for MissingClientAddr {
+    fn into_response(self) -> Response {
+        (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+    }
+}
+
+/// A required [`ClientCertificate`] is absent.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("a client certificate is required")]
+pub struct MissingClientCertificate;
+
+impl IntoResponse for MissingClientCertificate {
+    fn into_response(self) -> Response {
+        (StatusCode::FORBIDDEN, self.to_string()).into_response()
+    }
+}
+
+/// A required [`WindowsUser`] is absent.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("Windows authentication is required")]
+pub struct MissingWindowsUser;
+
+impl IntoResponse for MissingWindowsUser {
+    fn into_response(self) -> Response {
+        // As ASP.NET Core's Windows challenge: the status only; IIS adds WWW-Authenticate.
+        StatusCode::UNAUTHORIZED.into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = MissingClientAddr;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(client) = parts.extensions.get::<ClientAddr>() {
+            return Ok(*client);
+        }
+        peer_addr(&parts.extensions)
+            .map(ClientAddr)
+            .ok_or(MissingClientAddr)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = MissingClientAddr;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        peer_addr(&parts.extensions)
+            .map(PeerAddr)
+            .ok_or(MissingClientAddr)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Scheme {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(match parts.extensions.get::<Scheme>() {
+            Some(scheme) => scheme.clone(),
+            None => parts
+                .uri
+                .scheme_str()
+                .and_then(Scheme::parse)
+                .unwrap_or(Scheme::HTTP),
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PathBase {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<PathBase>()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for OriginalUri {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<OriginalUri>()
+            .cloned()
+            .unwrap_or_else(|| OriginalUri(parts.uri.clone())))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientCertificate {
+    type Rejection = MissingClientCertificate;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<ClientCertificate>()
+            .cloned()
+            .ok_or(MissingClientCertificate)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for ClientCertificate {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<ClientCertificate>().cloned())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WindowsUser {
+    type Rejection = MissingWindowsUser;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<WindowsUser>()
+            .cloned()
+            .ok_or(MissingWindowsUser)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for WindowsUser {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<WindowsUser>().cloned())
+    }
+}

@@ -1,0 +1,621 @@
+//! The forwarded-headers algorithm of ASP.NET Core's `ForwardedHeadersMiddleware`.
+use std::borrow::Cow;
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use ancm_protocol::forwarded::{is_valid_host, list_items, parse_for};
+use ancm_protocol::headers::{
+    X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_ORIGINAL_FOR,
+    X_ORIGINAL_HOST, X_ORIGINAL_PREFIX, X_ORIGINAL_PROTO,
+};
+use http::header::HOST;
+use http::uri::Authority;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
+
+use super::options::{ForwardedHeadersOptions, XForwarded};
+use crate::extensions::{ClientAddr, PathBase, Scheme, peer_addr};
+use crate::step::Step;
+
+#[derive(Debug)]
+pub(crate) struct ForwardedStep {
+    options: ForwardedHeadersOptions,
+}
+
+/// What the walk over the entries accepted.
+struct Accepted {
+    consumed: usize,
+    /// Entries per header: For, Proto, Host, Prefix.
+    lens: [usize; 4],
+    /// The last accepted `X-Forwarded-For` endpoint.
+    endpoint: Option<SocketAddr>,
+    scheme: Option<Scheme>,
+    host: Option<HeaderValue>,
+    prefix: Option<String>,
+}
+
+impl ForwardedStep {
+    pub(crate) fn new(options: ForwardedHeadersOptions) -> Self {
+        Self { options }
+    }
+
+    /// Walk the entries from the right; `None` when nothing is to be applied.
+    fn accept(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<Accepted> {
+        let o = &self.options;
+        let kinds = [
+            XForwarded::FOR,
+            XForwarded::PROTO,
+            XForwarded::HOST,
+            XForwarded::PREFIX,
+        ];
+        let names = [
+            &X_FORWARDED_FOR,
+            &X_FORWARDED_PROTO,
+            &X_FORWARDED_HOST,
+            &X_FORWARDED_PREFIX,
+        ];
+        let texts: [Option<Cow<'_, str>>; 4] = std::array::from_fn(|i| {
+            o.headers
+                .contains(kinds[i])
+                .then(|| read_list(headers, names[i]))
+        });
+        let lens: [usize; 4] =
+            std::array::from_fn(|i| texts[i].as_deref().map_or(0, |t| list_items(t).count()));
+        let enabled = || (0..4).filter(|i| texts[*i].is_some()).map(|i| lens[i]);
+        let symmetry = o.require_header_symmetry;
+        if symmetry {
+            let mut counts = enabled();
+            if let Some(first) = counts.next()
+                && counts.any(|len| len != first)
+            {
+                tracing::warn!(
+                    ?lens,
+                    "forwarded headers have different entry counts; none applied"
+                );
+                return None;
+            }
+        }
+        let mut entries = enabled().max().unwrap_or(0);
+        if let Some(limit) = o.forward_limit {
+            entries = entries.min(limit);
+        }
+        if entries == 0 {
+            return None;
+        }
+
+        let [
+            mut for_items,
+            mut proto_items,
+            mut host_items,
+            mut prefix_items,
+        ] = texts.each_ref().map(|t| t.as_deref().map(list_items));
+        let check_known = o.checks_known_peers();
+        let mut current_ip: Option<IpAddr> = peer.map(|p| p.ip());
+        let mut accepted = Accepted {
+            consumed: 0,
+            lens,
+            endpoint: None,
+            scheme: None,
+            host: None,
+            prefix: None,
+        };
+        let mut applied = false;
+        let asymmetric = |what: &'static str| {
+            tracing::warn!(
+                header = what,
+                "missing or invalid forwarded entry; none applied"
+            );
+        };
+        while accepted.consumed < entries {
+            if check_known && !current_ip.is_some_and(|ip| o.is_known(ip)) {
+                // Stop at the first unknown peer; what earlier entries set still applies.
+                tracing::debug!(peer = ?current_ip, "forwarded headers: unknown proxy");
+                break;
+            }
+            if let Some(items) = for_items.as_mut() {
+                match items.next_back() {
+                    Some(item) => match parse_for(item) {
+                        Some((ip, port)) => {
+                            applied = true;
+                            accepted.endpoint = Some(SocketAddr::new(ip, port));
+                            current_ip = Some(ip);
+                        }
+                        None => {
+                            tracing::debug!(entry = item, "unparsable X-Forwarded-For entry");
+                            break;
+                        }
+                    },
+                    None if symmetry => {
+                        asymmetric("x-forwarded-for");
+                        return None;
+                    }
+                    None => {}
+                }
+            }
+            if let Some(items) = proto_items.as_mut() {
+                match items.next_back().and_then(Scheme::parse) {
+                    Some(scheme) => {
+                        applied = true;
+                        accepted.scheme = Some(scheme);
+                    }
+                    None if symmetry => {
+                        asymmetric("x-forwarded-proto");
+                        return None;
+                    }
+                    None => {}
+                }
+            }
+            if let Some(items) = host_items.as_mut() {
+                let host = items
+                    .next_back()
+                    .filter(|h| is_valid_host(h) && o.allowed_hosts.allows(h))
+                    .and_then(|h| HeaderValue::from_str(h).ok());
+                match host {
+                    Some(host) => {
+                        applied = true;
+                        accepted.host = Some(host);
+                    }
+                    None if symmetry => {
+                        asymmetric("x-forwarded-host");
+                        return None;
+                    }
+                    None => {}
+                }
+            }
+            if let Some(items) = prefix_items.as_mut() {
+                match items.next_back().filter(|p| p.starts_with('/')) {
+                    Some(prefix) => {
+                        applied = true;
+                        accepted.prefix = Some(decode_prefix(prefix));
+                    }
+                    None if symmetry => {
+                        asymmetric("x-forwarded-prefix");
+                        return None;
+                    }
+                    None => {}
+                }
+            }
+            accepted.consumed += 1;
+        }
+        applied.then_some(accepted)
+    }
+}
+
+impl Step for ForwardedStep {
+    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
+        let peer = peer_addr(req.extensions());
+        let mut scheme = match req.extensions().get::<Scheme>() {
+            Some(scheme) => scheme.clone(),
+            None => req
+                .uri()
+                .scheme_str()
+                .and_then(Scheme::parse)
+                .unwrap_or(Scheme::HTTP),
+        };
+        let mut client = peer;
+        if let Some(accepted) = self.accept(req.headers(), peer) {
+            let consumed = accepted.consumed;
+            let [for_len, proto_len, host_len, prefix_len] = accepted.lens;
+            // As ASP.NET Core: with For enabled the endpoint is (re)set from the walk, which
+            // starts at the peer, even when only another header applied.
+            let endpoint = accepted.endpoint.or(peer);
+            if self.options.headers.contains(XForwarded::FOR)
+                && let Some(endpoint) = endpoint
+            {
+                // Remove before inserting, so the header map rarely has to grow.
+                let headers = req.headers_mut();
+                truncate(headers, &X_FORWARDED_FOR, for_len, consumed);
+                if let Some(peer) = peer {
+                    headers.insert(X_ORIGINAL_FOR, endpoint_value(peer));
+                }
+                client = Some(endpoint);
+            }
+            if let Some(forwarded) = accepted.scheme {
+                let headers = req.headers_mut();
+                truncate(headers, &X_FORWARDED_PROTO, proto_len, consumed);
+                headers.insert(X_ORIGINAL_PROTO, scheme_value(&scheme));
+                scheme = forwarded;
+            }
+            if let Some(host) = accepted.host {
+                let original = match req.headers().get(HOST) {
+                    Some(h) => h.clone(),
+                    None => req
+                        .uri()
+                        .authority()
+                        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+                        .unwrap_or_else(|| HeaderValue::from_static("")),
+                };
+                let headers = req.headers_mut();
+                truncate(headers, &X_FORWARDED_HOST, host_len, consumed);
+                headers.insert(X_ORIGINAL_HOST, original);
+                if req.uri().authority().is_some() {
+                    set_authority(req.uri_mut(), &host);
+                }
+                req.headers_mut().insert(HOST, host);
+            }
+            if let Some(prefix) = accepted.prefix {
+                let previous = req
+                    .extensions()
+                    .get::<PathBase>()
+                    .filter(|p| !p.is_empty())
+                    .and_then(|p| HeaderValue::from_str(p.as_str()).ok());
+                let headers = req.headers_mut();
+                truncate(headers, &X_FORWARDED_PREFIX, prefix_len, consumed);
+                if let Some(previous) = previous {
+                    headers.insert(X_ORIGINAL_PREFIX, previous);
+                }
+                req.extensions_mut().insert(PathBase::new(&prefix));
+            }
+        }
+        if let Some(client) = client {
+            req.extensions_mut().insert(ClientAddr(client));
+        }
+        req.extensions_mut().insert(scheme);
+        None
+    }
+}
+
+/// All lines of a list header as one comma-separated text (borrowed in the usual one-line
+/// case). Bytes that are not UTF-8 become U+FFFD, which no entry accepts.
+fn read_list<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Cow<'a, str> {
+    let mut lines = headers.get_all(name).iter();
+    let Some(first) = lines.next() else {
+        return Cow::Borrowed("");
+    };
+    let mut text = String::from_utf8_lossy(first.as_bytes());
+    for line in lines {
+        let joined = text.to_mut();
+        joined.push(',');
+        joined.push_str(&String::from_utf8_lossy(line.as_bytes()));
+    }
+    text
+}
+
+/// Keep the `len - consumed` leftmost entries, one header line each, or remove the header.
+fn truncate(headers: &mut HeaderMap, name: &HeaderName, len: usize, consumed: usize) {
+    if len <= consumed {
+        headers.remove(name);
+        return;
+    }
+    let keep: Vec<HeaderValue> = list_items(&read_list(headers, name))
+        .take(len - consumed)
+        .filter_map(|item| HeaderValue::from_str(item).ok())
+        .collect();
+    headers.remove(name);
+    for value in keep {
+        headers.append(name, value);
+    }
+}
+
+/// `127.0.0.1:60000` / `[::1]:60000`, formatted without a heap string.
+fn endpoint_value(addr: SocketAddr) -> HeaderValue {
+    let mut buf = [0u8; 64];
+    let len = match addr {
+        // The common loopback peer: digits by hand, no formatting machinery.
+        SocketAddr::V4(v4) => {
+            let mut len = 0;
+            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[len] = b'.';
+                    len += 1;
+                }
+                len += write_decimal(&mut buf[len..], u32::from(octet));
+            }
+            buf[len] = b':';
+            len + 1 + write_decimal(&mut buf[len + 1..], u32::from(v4.port()))
+        }
+        SocketAddr::V6(_) => {
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            if write!(cursor, "{addr}").is_err() {
+                return HeaderValue::from_str(&addr.to_string())
+                    .unwrap_or_else(|_| HeaderValue::from_static(""));
+            }
+            usize::try_from(cursor.position()).unwrap_or(0)
+        }
+    };
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Write `n` (at most 5 digits here) in decimal at the start of `out`; returns the length.
+fn write_decimal(out: &mut [u8], mut n: u32) -> usize {
+    let mut digits = [0u8; 10];
+    let mut count = 0;
+    loop {
+        digits[count] = b'0' + (n % 10) as u8;
+        count += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for (slot, digit) in out.iter_mut().zip(digits[..count].iter().rev()) {
+        *slot = *digit;
+    }
+    count
+}
+
+fn scheme_value(scheme: &Scheme) -> HeaderValue {
+    match scheme.as_str() {
+        ancm_protocol::forwarded::HTTP => HeaderValue::from_static(ancm_protocol::forwarded::HTTP),
+        ancm_protocol::forwarded::HTTPS => {
+            HeaderValue::from_static(ancm_protocol::forwarded::HTTPS)
+        }
+        other => HeaderValue::from_str(other).unwrap_or_else(|_| HeaderValue::from_static("")),
+    }
+}
+
+fn set_authority(uri: &mut Uri, host: &HeaderValue) {
+    let Ok(authority) = Authority::try_from(host.as_bytes()) else {
+        return;
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.authority = Some(authority);
+    if let Ok(rewritten) = Uri::from_parts(parts) {
+        *uri = rewritten;
+    }
+}
+
+/// `PathString.FromUriComponent`: percent-decode, except `%2F` stays encoded.
+fn decode_prefix(prefix: &str) -> String {
+    if !prefix.contains('%') {
+        return prefix.to_owned();
+    }
+    let bytes = prefix.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some([b'%', hi, lo]) = bytes.get(i..i + 3)
+            && let (Some(hi), Some(lo)) = ((*hi as char).to_digit(16), (*lo as char).to_digit(16))
+            && let Ok(byte) = u8::try_from(hi << 4 | lo)
+            && byte != b'/'
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| prefix.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extensions::PeerAddr;
+
+    struct Seen {
+        client: Option<SocketAddr>,
+        scheme: String,
+        headers: HeaderMap,
+        path_base: String,
+    }
+
+    fn run(options: ForwardedHeadersOptions, peer: Option<&str>, headers: &[(&str, &str)]) -> Seen {
+        let step = ForwardedStep::new(options);
+        let mut req = Request::get("/").body(()).unwrap();
+        for (name, value) in headers {
+            req.headers_mut().append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        if let Some(peer) = peer {
+            req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+        }
+        assert_eq!(step.apply(&mut req), None);
+        Seen {
+            client: req.extensions().get::<ClientAddr>().map(|c| c.0),
+            scheme: req.extensions().get::<Scheme>().unwrap().to_string(),
+            path_base: req
+                .extensions()
+                .get::<PathBase>()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            headers: req.headers().clone(),
+        }
+    }
+
+    fn values(headers: &HeaderMap, name: &str) -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    const PEER: Option<&str> = Some("127.0.0.1:60000");
+
+    #[test]
+    fn ancm_case() {
+        let s = run(
+            ForwardedHeadersOptions::iis(),
+            PEER,
+            &[
+                ("x-forwarded-for", "198.51.100.1, 203.0.113.7:51000"),
+                ("x-forwarded-proto", "https, http"),
+            ],
+        );
+        assert_eq!(s.client, Some("203.0.113.7:51000".parse().unwrap()));
+        assert_eq!(s.scheme, "http");
+        assert_eq!(values(&s.headers, "x-forwarded-for"), ["198.51.100.1"]);
+        assert_eq!(values(&s.headers, "x-forwarded-proto"), ["https"]);
+        assert_eq!(values(&s.headers, "x-original-for"), ["127.0.0.1:60000"]);
+        assert_eq!(values(&s.headers, "x-original-proto"), ["http"]);
+    }
+
+    #[test]
+    fn limit_and_known_networks() {
+        let options = ForwardedHeadersOptions::iis()
+            .forward_limit(None)
+            .known_networks([
+                "127.0.0.0/8".parse().unwrap(),
+                "10.0.0.0/8".parse().unwrap(),
+            ]);
+        let s = run(
+            options,
+            PEER,
+            &[
+                ("x-forwarded-for", "1.1.1.1:1, 2.2.2.2:2, 10.0.0.5:3"),
+                ("x-forwarded-for", "10.1.1.1:4"),
+            ],
+        );
+        // 10.1.1.1 and 10.0.0.5 are known, so the walk reaches 2.2.2.2 and stops after it.
+        assert_eq!(s.client, Some("2.2.2.2:2".parse().unwrap()));
+        assert_eq!(values(&s.headers, "x-forwarded-for"), ["1.1.1.1:1"]);
+    }
+
+    #[test]
+    fn unparsable_entry_stops_but_keeps_earlier_changes() {
+        let options = ForwardedHeadersOptions::iis()
+            .forward_limit(Some(3))
+            .trust_all_peers();
+        let s = run(
+            options,
+            PEER,
+            &[("x-forwarded-for", "3.3.3.3, garbage, 2.2.2.2:2")],
+        );
+        assert_eq!(s.client, Some("2.2.2.2:2".parse().unwrap()));
+        assert_eq!(
+            values(&s.headers, "x-forwarded-for"),
+            ["3.3.3.3", "garbage"]
+        );
+    }
+
+    #[test]
+    fn unknown_or_missing_peer_applies_nothing() {
+        for peer in [Some("192.0.2.1:5"), None] {
+            let s = run(
+                ForwardedHeadersOptions::iis(),
+                peer,
+                &[
+                    ("x-forwarded-for", "2.2.2.2:2"),
+                    ("x-forwarded-proto", "https"),
+                ],
+            );
+            assert_eq!(s.client, peer.map(|p| p.parse().unwrap()));
+            assert_eq!(s.scheme, "http");
+            assert_eq!(values(&s.headers, "x-forwarded-for"), ["2.2.2.2:2"]);
+            assert!(s.headers.get("x-original-for").is_none());
+        }
+    }
+
+    #[test]
+    fn symmetry() {
+        let options = ForwardedHeadersOptions::iis().require_header_symmetry(true);
+        let s = run(
+            options.clone(),
+            PEER,
+            &[
+                ("x-forwarded-for", "1.1.1.1, 2.2.2.2"),
+                ("x-forwarded-proto", "https"),
+            ],
+        );
+        assert_eq!(s.client, Some("127.0.0.1:60000".parse().unwrap()));
+        assert_eq!(values(&s.headers, "x-forwarded-for"), ["1.1.1.1, 2.2.2.2"]);
+        let s = run(
+            options,
+            PEER,
+            &[
+                ("x-forwarded-for", "2.2.2.2"),
+                ("x-forwarded-proto", "ht tp"),
+            ],
+        );
+        assert_eq!(s.scheme, "http");
+        assert_eq!(s.client, Some("127.0.0.1:60000".parse().unwrap()));
+    }
+
+    #[test]
+    fn proto_kept_as_given_and_invalid_ignored() {
+        let s = run(
+            ForwardedHeadersOptions::iis(),
+            PEER,
+            &[("x-forwarded-proto", "HTTPS")],
+        );
+        assert_eq!(s.scheme, "HTTPS");
+        let s = run(
+            ForwardedHeadersOptions::iis(),
+            PEER,
+            &[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-proto", "a/b")],
+        );
+        assert_eq!(s.scheme, "http");
+        assert_eq!(s.client, Some("1.1.1.1:0".parse().unwrap()));
+        // A header whose entry was not accepted is left alone.
+        assert_eq!(values(&s.headers, "x-forwarded-proto"), ["a/b"]);
+        assert!(s.headers.get("x-original-proto").is_none());
+        assert!(s.headers.get("x-forwarded-for").is_none());
+    }
+
+    #[test]
+    fn host_and_prefix() {
+        let options = ForwardedHeadersOptions::new(XForwarded::HOST | XForwarded::PREFIX)
+            .allowed_hosts(["*.example.com"]);
+        let s = run(
+            options.clone(),
+            PEER,
+            &[
+                ("host", "internal:8080"),
+                ("x-forwarded-host", "www.example.com"),
+                ("x-forwarded-prefix", "/a%20b%2Fc"),
+            ],
+        );
+        assert_eq!(values(&s.headers, "host"), ["www.example.com"]);
+        assert_eq!(values(&s.headers, "x-original-host"), ["internal:8080"]);
+        assert_eq!(s.path_base, "/a b%2Fc");
+        assert!(s.headers.get("x-original-prefix").is_none());
+        assert!(s.headers.get("x-original-for").is_none(), "For not enabled");
+        let s = run(
+            options,
+            PEER,
+            &[
+                ("host", "internal"),
+                ("x-forwarded-host", "example.com"),
+                ("x-forwarded-prefix", "noslash"),
+            ],
+        );
+        assert_eq!(values(&s.headers, "host"), ["internal"]);
+        assert_eq!(s.path_base, "");
+    }
+
+    #[test]
+    fn ipv6_and_mapped_peers() {
+        let s = run(
+            ForwardedHeadersOptions::iis(),
+            Some("[::1]:6000"),
+            &[("x-forwarded-for", "[2001:db8::1]:51000")],
+        );
+        assert_eq!(s.client, Some("[2001:db8::1]:51000".parse().unwrap()));
+        assert_eq!(values(&s.headers, "x-original-for"), ["[::1]:6000"]);
+        let s = run(
+            ForwardedHeadersOptions::iis(),
+            Some("[::ffff:127.0.0.1]:6000"),
+            &[("x-forwarded-for", "203.0.113.7")],
+        );
+        assert_eq!(s.client, Some("203.0.113.7:0".parse().unwrap()));
+        assert_eq!(
+            values(&s.headers, "x-original-for"),
+            ["[::ffff:127.0.0.1]:6000"]
+        );
+    }
+
+    #[test]
+    fn endpoint_values() {
+        for addr in [
+            "127.0.0.1:60000",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.0.20.3:7",
+            "[::1]:6000",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            assert_eq!(endpoint_value(addr), addr.to_string().as_str());
+        }
+    }
+
+    #[test]
+    fn decode_prefix_keeps_encoded_slash() {
+        assert_eq!(decode_prefix("/a%2fb%41"), "/a%2fbA");
+        assert_eq!(decode_prefix("/%ff"), "/%ff");
+        assert_eq!(decode_prefix("/%4"), "/%4");
+    }
+}

@@ -1,0 +1,95 @@
+//! Restore the client address, scheme, host and path prefix from `X-Forwarded-*` headers
+//! sent by trusted proxies (contract §4.5).
+//!
+//! ```
+//! use iis_integration::{ClientAddr, ForwardedHeadersLayer, PeerAddr, Scheme};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let svc = ServiceBuilder::new()
+//!     .layer(ForwardedHeadersLayer::iis())
+//!     .service(service_fn(|req: http::Request<()>| async move {
+//!         let client = req.extensions().get::<ClientAddr>().copied().unwrap();
+//!         let scheme = req.extensions().get::<Scheme>().cloned().unwrap();
+//!         let original = req.headers()["x-original-for"].to_str().unwrap().to_owned();
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(format!("{} {scheme} {original}", client.0)))
+//!     }));
+//! let mut req = http::Request::get("/")
+//!     .header("x-forwarded-for", "203.0.113.7:51000")
+//!     .header("x-forwarded-proto", "https")
+//!     .body(())
+//!     .unwrap();
+//! // The socket peer, which axum users get from `ConnectInfo<SocketAddr>` instead.
+//! req.extensions_mut().insert(PeerAddr("127.0.0.1:60000".parse().unwrap()));
+//! let res = svc.oneshot(req).await.unwrap();
+//! assert_eq!(res.body(), "203.0.113.7:51000 https 127.0.0.1:60000");
+//! # });
+//! ```
+//!
+//! The input is the socket peer — the [`PeerAddr`](crate::PeerAddr) extension or axum's
+//! `ConnectInfo<SocketAddr>` — never a header. Lists are read from the right, one entry per
+//! trusted hop, at most [`forward_limit`](ForwardedHeadersOptions::forward_limit) of them;
+//! each entry is applied only while the current peer is a known proxy (IPv4-mapped IPv6
+//! peers are also checked as IPv4), and an unparsable `X-Forwarded-For` entry stops the walk.
+//! When something applied, the replaced value goes to `X-Original-For` / `-Proto` / `-Host`
+//! / `-Prefix`, the consumed entries are removed from the right of the forwarded header (the
+//! rest kept as one header line per entry, or the header removed), and the new value is
+//! set: [`ClientAddr`](crate::ClientAddr), [`Scheme`](crate::Scheme) (as given, not
+//! lower-cased), the `Host` header, [`PathBase`](crate::PathBase) (percent-decoded except
+//! `%2F`).
+//!
+//! [`ClientAddr`](crate::ClientAddr) and [`Scheme`](crate::Scheme) are inserted for every
+//! request, so the app reads the same extensions whether or not a header applied (then the
+//! socket peer, and the scheme of the URI or an existing [`Scheme`](crate::Scheme)
+//! extension, else `http`).
+//!
+//! Fails closed: with known proxies or networks configured (the default) and no socket peer
+//! in the extensions, nothing is applied. With both lists empty every peer is trusted.
+mod apply;
+mod options;
+
+use std::sync::Arc;
+
+pub use options::{ForwardedHeadersOptions, XForwarded};
+
+use crate::step::step_middleware;
+pub(crate) use apply::ForwardedStep;
+
+/// Applies `X-Forwarded-*` headers; see the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct ForwardedHeadersLayer {
+    step: Arc<ForwardedStep>,
+}
+
+/// The service of [`ForwardedHeadersLayer`].
+#[derive(Clone, Debug)]
+pub struct ForwardedHeaders<S> {
+    inner: S,
+    step: Arc<ForwardedStep>,
+}
+
+impl ForwardedHeadersLayer {
+    /// Apply headers as `options` say.
+    pub fn new(options: ForwardedHeadersOptions) -> Self {
+        Self {
+            step: Arc::new(ForwardedStep::new(options)),
+        }
+    }
+
+    /// What ANCM's backend applies: `X-Forwarded-For` and `-Proto`, one entry, from loopback.
+    pub fn iis() -> Self {
+        Self::new(ForwardedHeadersOptions::iis())
+    }
+}
+
+impl<S> ForwardedHeaders<S> {
+    /// Wrap `inner`.
+    pub fn new(inner: S, options: ForwardedHeadersOptions) -> Self {
+        Self {
+            inner,
+            step: Arc::new(ForwardedStep::new(options)),
+        }
+    }
+}
+
+step_middleware!(ForwardedHeadersLayer, ForwardedHeaders);
