@@ -343,3 +343,27 @@ async fn bundled_example_site_shows_what_the_backend_learned() {
     assert!(html.contains(&format!("<th align=\"left\">Client port</th><td>{}</td>", local.port())), "{html}");
     assert!(html.contains("<th align=\"left\">Pairing token</th><td>verified</td>"), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_applications_under_one_listener_longest_path_wins() {
+    let root = site(&python_config("", &[("TEST_APP", "root")]));
+    let shop = site(&python_config("", &[("TEST_APP", "shop")]));
+    let api = site(&python_config("", &[("TEST_APP", "shop-api")]));
+    let shop_arg = format!("/shop={}", shop.path().display());
+    let api_arg = format!("/shop/api={}", api.path().display());
+    let gw = Gateway::start(root.path(), &["--app", &shop_arg, "--app", &api_arg]);
+    for (path, app, appl_path) in [
+        ("/", "root", "/"),
+        ("/shopping", "root", "/"),
+        ("/Shop/cart", "shop", "/shop"),
+        ("/shop/apiary", "shop", "/shop"),
+        ("/shop/API/v1", "shop-api", "/shop/api"),
+        ("/shop/api", "shop-api", "/shop/api"),
+    ] {
+        let j = get(gw.addr, path, &[]).await.json();
+        assert_eq!(j["env"]["TEST_APP"], app, "{path}");
+        assert_eq!(j["env"]["ASPNETCORE_APPL_PATH"], appl_path, "{path}");
+        // ANCM forwards the full path; the backend strips its own base.
+        assert_eq!(j["path"], path);
+    }
+}
