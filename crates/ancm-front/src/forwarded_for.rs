@@ -1,1 +1,221 @@
-//! TODO(helper): forwarded_for
+//! Appends the client's `ip:port` to `X-Forwarded-For` (contract §1.3 step 5).
+//!
+//! ```
+//! use ancm_front::conn::{ConnectionInfo, MockConnectionInfo};
+//! use ancm_front::forwarded_for::ForwardedForLayer;
+//! use http::Request;
+//! use tower::{Layer, ServiceExt, service_fn};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let app = service_fn(|req: Request<()>| async move {
+//!     Ok::<_, std::convert::Infallible>(req.headers()["x-forwarded-for"].clone())
+//! });
+//! let info = ConnectionInfo::plain("[2001:db8::1]:51000".parse().unwrap(), "[::]:80".parse().unwrap());
+//! let svc = MockConnectionInfo::new(info).layer(ForwardedForLayer::appending().layer(app));
+//! let req = Request::builder()
+//!     .header("x-forwarded-for", "198.51.100.1")
+//!     .header("x-forwarded-for", "198.51.100.2")
+//!     .body(())
+//!     .unwrap();
+//! assert_eq!(svc.oneshot(req).await.unwrap(), "198.51.100.1, 198.51.100.2, [2001:db8::1]:51000");
+//! # });
+//! ```
+//!
+//! Several incoming header lines are combined into one value first; the result is always one
+//! line. IPv6 addresses are bracketed, IPv4-mapped IPv6 peers are written as IPv4.
+//!
+//! The client endpoint comes from the [`ConnectionInfo`] extension. A request without one is
+//! passed on with `X-Forwarded-For` untouched (and a `debug` event): the layer cannot know
+//! the client, and removing the header would lose what earlier proxies said.
+use std::task::{Context, Poll};
+
+use ancm_protocol::forwarded::append_item;
+use ancm_protocol::headers::X_FORWARDED_FOR;
+use http::header::Entry;
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::conn::ConnectionInfo;
+
+/// What to do with a list header (`X-Forwarded-For`, `X-Forwarded-Proto`) the client sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardedMode {
+    /// Keep the client's items and append ours (ANCM, the default).
+    #[default]
+    Appending,
+    /// Replace the client's items with ours (an edge gateway that trusts nobody in front).
+    Overriding,
+}
+
+/// Append (or set) `item` in the list header `name`.
+pub(crate) fn set_list_item(
+    headers: &mut HeaderMap,
+    name: HeaderName,
+    item: &HeaderValue,
+    mode: ForwardedMode,
+) {
+    if mode == ForwardedMode::Overriding {
+        headers.insert(name, item.clone());
+        return;
+    }
+    // One lookup for reading and writing.
+    match headers.entry(name) {
+        Entry::Occupied(mut entry) => {
+            let value = append_item(entry.iter(), item.as_bytes());
+            // Replaces every incoming line: the result is one line.
+            entry.insert(value);
+        }
+        // Nothing to keep: the precomputed item is the whole value (no allocation).
+        Entry::Vacant(entry) => {
+            entry.insert(item.clone());
+        }
+    }
+}
+
+/// Apply the layer to one request's headers.
+pub(crate) fn apply(
+    headers: &mut HeaderMap,
+    info: Option<&ConnectionInfo>,
+    mode: ForwardedMode,
+    include_port: bool,
+) {
+    let Some(info) = info else {
+        tracing::debug!(
+            "no ConnectionInfo on the request; X-Forwarded-For left as the client sent it"
+        );
+        return;
+    };
+    set_list_item(
+        headers,
+        X_FORWARDED_FOR,
+        info.forwarded_for_item(include_port),
+        mode,
+    );
+}
+
+/// Layer that appends the client endpoint to `X-Forwarded-For`.
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardedForLayer {
+    mode: ForwardedMode,
+    include_port: bool,
+}
+
+impl Default for ForwardedForLayer {
+    fn default() -> Self {
+        Self::appending()
+    }
+}
+
+impl ForwardedForLayer {
+    /// Append to what the client sent (ANCM's behaviour).
+    pub fn appending() -> Self {
+        Self {
+            mode: ForwardedMode::Appending,
+            include_port: true,
+        }
+    }
+
+    /// Replace what the client sent.
+    pub fn overriding() -> Self {
+        Self {
+            mode: ForwardedMode::Overriding,
+            include_port: true,
+        }
+    }
+
+    /// Send the address without the port (ANCM always includes it).
+    pub fn without_port(mut self) -> Self {
+        self.include_port = false;
+        self
+    }
+}
+
+impl<S> Layer<S> for ForwardedForLayer {
+    type Service = ForwardedFor<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ForwardedFor {
+            inner,
+            layer: *self,
+        }
+    }
+}
+
+/// Service of [`ForwardedForLayer`].
+#[derive(Clone, Debug)]
+pub struct ForwardedFor<S> {
+    inner: S,
+    layer: ForwardedForLayer,
+}
+
+impl<S, B> Service<Request<B>> for ForwardedFor<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let ForwardedForLayer { mode, include_port } = self.layer;
+        crate::conn::with_extensions(&mut req, |headers, ext| {
+            apply(headers, ext.get(), mode, include_port);
+        });
+        self.inner.call(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(peer: &str) -> ConnectionInfo {
+        ConnectionInfo::plain(peer.parse().unwrap(), "127.0.0.1:80".parse().unwrap())
+    }
+
+    #[test]
+    fn appends_to_combined_lines() {
+        let mut h = HeaderMap::new();
+        h.append(X_FORWARDED_FOR, "1.1.1.1".parse().unwrap());
+        h.append(X_FORWARDED_FOR, " ".parse().unwrap());
+        h.append(X_FORWARDED_FOR, "2.2.2.2, 3.3.3.3".parse().unwrap());
+        apply(
+            &mut h,
+            Some(&info("[::1]:6000")),
+            ForwardedMode::Appending,
+            true,
+        );
+        let lines: Vec<_> = h.get_all(X_FORWARDED_FOR).iter().collect();
+        assert_eq!(lines, ["1.1.1.1, 2.2.2.2, 3.3.3.3, [::1]:6000"]);
+    }
+
+    #[test]
+    fn overriding_and_without_port() {
+        let mut h = HeaderMap::new();
+        h.append(X_FORWARDED_FOR, "1.1.1.1".parse().unwrap());
+        h.append(X_FORWARDED_FOR, "2.2.2.2".parse().unwrap());
+        apply(
+            &mut h,
+            Some(&info("203.0.113.7:51000")),
+            ForwardedMode::Overriding,
+            false,
+        );
+        let lines: Vec<_> = h.get_all(X_FORWARDED_FOR).iter().collect();
+        assert_eq!(lines, ["203.0.113.7"]);
+    }
+
+    #[test]
+    fn without_connection_info_the_header_is_untouched() {
+        let mut h = HeaderMap::new();
+        h.append(X_FORWARDED_FOR, "1.1.1.1".parse().unwrap());
+        apply(&mut h, None, ForwardedMode::Overriding, true);
+        assert_eq!(h[X_FORWARDED_FOR], "1.1.1.1");
+        let mut h = HeaderMap::new();
+        apply(&mut h, None, ForwardedMode::Appending, true);
+        assert!(h.is_empty());
+    }
+}

@@ -1,1 +1,133 @@
-//! TODO(helper): forwarded_proto
+//! Appends `http` or `https` to `X-Forwarded-Proto` (contract §1.3 step 6).
+//!
+//! ```
+//! use ancm_front::conn::{ConnectionInfo, MockConnectionInfo};
+//! use ancm_front::forwarded_proto::ForwardedProtoLayer;
+//! use http::Request;
+//! use tower::{Layer, ServiceExt, service_fn};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let app = service_fn(|req: Request<()>| async move {
+//!     Ok::<_, std::convert::Infallible>(req.headers()["x-forwarded-proto"].clone())
+//! });
+//! let info = ConnectionInfo::tls("203.0.113.7:51000".parse().unwrap(), "0.0.0.0:443".parse().unwrap(), None);
+//! let svc = MockConnectionInfo::new(info).layer(ForwardedProtoLayer::overriding().layer(app));
+//! let req = Request::builder().header("x-forwarded-proto", "http").body(()).unwrap();
+//! assert_eq!(svc.oneshot(req).await.unwrap(), "https");
+//! # });
+//! ```
+//!
+//! The scheme is `https` when the [`ConnectionInfo`] says the client connection is TLS.
+//! Several incoming lines are combined into one value first. A request without
+//! [`ConnectionInfo`] is passed on with the header untouched (and a `debug` event).
+use std::task::{Context, Poll};
+
+use ancm_protocol::forwarded::{HTTP, HTTPS};
+use ancm_protocol::headers::X_FORWARDED_PROTO;
+use http::{HeaderMap, HeaderValue, Request};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::conn::ConnectionInfo;
+pub use crate::forwarded_for::ForwardedMode;
+use crate::forwarded_for::set_list_item;
+
+/// Apply the layer to one request's headers.
+pub(crate) fn apply(headers: &mut HeaderMap, info: Option<&ConnectionInfo>, mode: ForwardedMode) {
+    let Some(info) = info else {
+        tracing::debug!(
+            "no ConnectionInfo on the request; X-Forwarded-Proto left as the client sent it"
+        );
+        return;
+    };
+    let item = HeaderValue::from_static(if info.is_tls() { HTTPS } else { HTTP });
+    set_list_item(headers, X_FORWARDED_PROTO, &item, mode);
+}
+
+/// Layer that appends the client connection's scheme to `X-Forwarded-Proto`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ForwardedProtoLayer {
+    mode: ForwardedMode,
+}
+
+impl ForwardedProtoLayer {
+    /// Append to what the client sent (ANCM's behaviour).
+    pub fn appending() -> Self {
+        Self {
+            mode: ForwardedMode::Appending,
+        }
+    }
+
+    /// Replace what the client sent.
+    pub fn overriding() -> Self {
+        Self {
+            mode: ForwardedMode::Overriding,
+        }
+    }
+}
+
+impl<S> Layer<S> for ForwardedProtoLayer {
+    type Service = ForwardedProto<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ForwardedProto {
+            inner,
+            mode: self.mode,
+        }
+    }
+}
+
+/// Service of [`ForwardedProtoLayer`].
+#[derive(Clone, Debug)]
+pub struct ForwardedProto<S> {
+    inner: S,
+    mode: ForwardedMode,
+}
+
+impl<S, B> Service<Request<B>> for ForwardedProto<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let mode = self.mode;
+        crate::conn::with_extensions(&mut req, |headers, ext| apply(headers, ext.get(), mode));
+        self.inner.call(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_scheme() {
+        let plain =
+            ConnectionInfo::plain("1.1.1.1:1".parse().unwrap(), "2.2.2.2:2".parse().unwrap());
+        let tls = ConnectionInfo::tls(
+            "1.1.1.1:1".parse().unwrap(),
+            "2.2.2.2:2".parse().unwrap(),
+            None,
+        );
+        let mut h = HeaderMap::new();
+        apply(&mut h, Some(&plain), ForwardedMode::Appending);
+        assert_eq!(h[X_FORWARDED_PROTO], "http");
+        h.append(X_FORWARDED_PROTO, "wss".parse().unwrap());
+        apply(&mut h, Some(&tls), ForwardedMode::Appending);
+        let lines: Vec<_> = h.get_all(X_FORWARDED_PROTO).iter().collect();
+        assert_eq!(lines, ["http, wss, https"]);
+        apply(&mut h, Some(&plain), ForwardedMode::Overriding);
+        assert_eq!(
+            h.get_all(X_FORWARDED_PROTO).iter().collect::<Vec<_>>(),
+            ["http"]
+        );
+        apply(&mut h, None, ForwardedMode::Overriding);
+        assert_eq!(h[X_FORWARDED_PROTO], "http");
+    }
+}

@@ -1,1 +1,469 @@
-//! TODO(helper): hop_by_hop
+//! Removes hop-by-hop headers from requests and responses (RFC 9110 §7.6.1, contract §8.2),
+//! keeping a WebSocket upgrade intact (contract §1.9).
+//!
+//! ```
+//! use ancm_front::hop_by_hop::HopByHopLayer;
+//! use http::{Request, Response};
+//! use tower::{Layer, ServiceExt, service_fn};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let app = service_fn(|req: Request<()>| async move {
+//!     assert!(req.headers().get("x-secret").is_none()); // named in Connection
+//!     assert!(req.headers().get("keep-alive").is_none());
+//!     Ok::<_, std::convert::Infallible>(Response::builder().header("connection", "close").body(()).unwrap())
+//! });
+//! let svc = HopByHopLayer::new().layer(app);
+//! let req = Request::builder()
+//!     .header("connection", "keep-alive, X-Secret")
+//!     .header("keep-alive", "timeout=5")
+//!     .header("x-secret", "1")
+//!     .body(())
+//!     .unwrap();
+//! let resp = svc.oneshot(req).await.unwrap();
+//! assert!(resp.headers().get("connection").is_none());
+//! # });
+//! ```
+//!
+//! Removed on requests and responses: `Connection`, every header it names (except `Host`,
+//! which the forwarder must preserve, and `TE`, decided on its own), `Keep-Alive`, `Proxy-Connection`, `TE` (a request's
+//! `TE` is reduced to `trailers` when it lists it), `Transfer-Encoding` and `Upgrade`.
+//!
+//! A request is a WebSocket upgrade when WebSockets are supported (the default; see
+//! [`HopByHopLayer::without_websockets`]), its only `Upgrade` line is exactly `websocket` (any
+//! case; `websocket, foo` is not) and `Connection` lists `upgrade`. Such a request keeps
+//! `Upgrade` and gets `Connection: upgrade`; its `Sec-WebSocket-Extensions` is removed, as
+//! ANCM does (contract §1.9). A `101 Switching Protocols` response keeps `Upgrade` and gets
+//! `Connection: upgrade`.
+//!
+//! `Transfer-Encoding` is framing, which hyper handles on each side: the server decodes a
+//! chunked body, and the client re-frames it from the body's size hint (chunked when the
+//! length is unknown, `Content-Length` when it is known).
+//!
+//! # `Trailer` is kept
+//!
+//! RFC 9110 treats `Trailer` as end-to-end (it was hop-by-hop only in RFC 2616), and hyper's
+//! HTTP/1.1 encoder sends only the trailer fields a message's `Trailer` header announces, so
+//! removing it would silently drop every trailer the backend sends. It is therefore kept on
+//! requests and responses.
+//!
+//! This layer must run before any layer that adds headers, so a client cannot name an added
+//! header in `Connection` to delete it; [`AncmLayer`](crate::AncmLayer) guarantees that.
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use ancm_protocol::headers::{
+    KEEP_ALIVE, MODULE_PREFIX, PROXY_CONNECTION, SEC_WEBSOCKET_EXTENSIONS, is_module_header,
+};
+use http::header::Entry;
+use http::header::{CONNECTION, HOST, TE, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use tower_layer::Layer;
+use tower_service::Service;
+
+const UPGRADE_TOKEN: &str = "upgrade";
+const TRAILERS: &str = "trailers";
+
+/// Which of the names this module (and [`module_headers`](crate::module_headers)) cares
+/// about a header map has, found in one pass over its names, so that absent headers cost no
+/// lookup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Found(u8);
+
+impl Found {
+    const CONNECTION: u8 = 1;
+    const KEEP_ALIVE: u8 = 1 << 1;
+    const PROXY_CONNECTION: u8 = 1 << 2;
+    const TE: u8 = 1 << 3;
+    const TRANSFER_ENCODING: u8 = 1 << 4;
+    const UPGRADE: u8 = 1 << 5;
+    const MODULE: u8 = 1 << 6;
+
+    /// One pass over the names of `headers`.
+    pub(crate) fn scan(headers: &HeaderMap) -> Self {
+        // The custom-name constants, built once rather than per comparison.
+        let (keep_alive, proxy_connection) = (KEEP_ALIVE, PROXY_CONNECTION);
+        let mut bits = 0;
+        for name in headers.keys() {
+            // The length rules out most names before any comparison.
+            bits |= match name.as_str().len() {
+                2 if name == TE => Self::TE,
+                7 if name == UPGRADE => Self::UPGRADE,
+                10 if name == CONNECTION => Self::CONNECTION,
+                10 if name == keep_alive => Self::KEEP_ALIVE,
+                16 if name == proxy_connection => Self::PROXY_CONNECTION,
+                17 if name == TRANSFER_ENCODING => Self::TRANSFER_ENCODING,
+                len if len >= MODULE_PREFIX.len() && is_module_header(name) => Self::MODULE,
+                _ => 0,
+            };
+        }
+        Self(bits)
+    }
+
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// Whether an `MS-ASPNETCORE*` header is present.
+    pub(crate) fn module_headers(self) -> bool {
+        self.has(Self::MODULE)
+    }
+}
+
+/// Clean a request's headers. Returns whether the request is a WebSocket upgrade that was
+/// kept intact.
+pub(crate) fn strip_request(headers: &mut HeaderMap, websockets: bool) -> bool {
+    strip_request_found(headers, websockets, Found::scan(headers))
+}
+
+/// [`strip_request`] with the names already scanned.
+pub(crate) fn strip_request_found(headers: &mut HeaderMap, websockets: bool, found: Found) -> bool {
+    let ws_candidate =
+        websockets && found.has(Found::UPGRADE) && is_websocket_upgrade_value(headers);
+    let saw_upgrade = found.has(Found::CONNECTION) && strip_connection(headers);
+    let is_upgrade = ws_candidate && saw_upgrade;
+    strip_fixed(headers, found, !is_upgrade);
+    if found.has(Found::TE) && headers.contains_key(TE) {
+        let keep_trailers = headers
+            .get_all(TE)
+            .iter()
+            .any(|v| list_contains(v, TRAILERS));
+        headers.remove(TE);
+        if keep_trailers {
+            headers.insert(TE, HeaderValue::from_static(TRAILERS));
+        }
+    }
+    if is_upgrade {
+        headers.insert(CONNECTION, HeaderValue::from_static(UPGRADE_TOKEN));
+        headers.remove(SEC_WEBSOCKET_EXTENSIONS);
+    }
+    is_upgrade
+}
+
+/// Clean a response's headers; a `101` keeps its upgrade.
+pub(crate) fn strip_response(status: StatusCode, headers: &mut HeaderMap) {
+    let found = Found::scan(headers);
+    if found.has(Found::CONNECTION) {
+        strip_connection(headers);
+    }
+    let switching = status == StatusCode::SWITCHING_PROTOCOLS;
+    strip_fixed(headers, found, !switching);
+    if found.has(Found::TE) {
+        headers.remove(TE);
+    }
+    if switching {
+        headers.insert(CONNECTION, HeaderValue::from_static(UPGRADE_TOKEN));
+    }
+}
+
+/// Whether the single `Upgrade` line is exactly `websocket` (9 characters, any case).
+fn is_websocket_upgrade_value(headers: &HeaderMap) -> bool {
+    let mut lines = headers.get_all(UPGRADE).iter();
+    match (lines.next(), lines.next()) {
+        (Some(v), None) => v.as_bytes().eq_ignore_ascii_case(b"websocket"),
+        _ => false,
+    }
+}
+
+/// Remove `Connection` and every header it names (never `Host`; `Upgrade` and `TE` are left
+/// to the caller). Returns whether `Connection` listed `upgrade`.
+fn strip_connection(headers: &mut HeaderMap) -> bool {
+    // One lookup: the entry gives the lines and removes them all.
+    let Entry::Occupied(entry) = headers.entry(CONNECTION) else {
+        return false;
+    };
+    // Rare: several lines; copy all but the first out (no allocation for one line). The first
+    // is moved out by `remove`, which drops the rest.
+    let more: Vec<HeaderValue> = entry.iter().skip(1).cloned().collect();
+    let first = entry.remove();
+    let mut saw_upgrade = false;
+    for line in std::iter::once(&first).chain(&more) {
+        let Ok(text) = line.to_str() else { continue };
+        for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if token.eq_ignore_ascii_case(UPGRADE_TOKEN) {
+                saw_upgrade = true;
+            } else if token.eq_ignore_ascii_case(KEEP_ALIVE.as_str()) {
+                // The common `Connection: keep-alive`: removed below if present.
+            } else if !token.eq_ignore_ascii_case(HOST.as_str())
+                && !token.eq_ignore_ascii_case(TE.as_str())
+            {
+                // `TE` is decided by the caller (a sender of `TE: trailers` must name it
+                // here). An invalid name matches nothing; `remove(&str)` does not allocate.
+                headers.remove(token);
+            }
+        }
+    }
+    saw_upgrade
+}
+
+fn strip_fixed(headers: &mut HeaderMap, found: Found, remove_upgrade: bool) {
+    if found.has(Found::KEEP_ALIVE) {
+        headers.remove(KEEP_ALIVE);
+    }
+    if found.has(Found::PROXY_CONNECTION) {
+        headers.remove(PROXY_CONNECTION);
+    }
+    if found.has(Found::TRANSFER_ENCODING) {
+        headers.remove(TRANSFER_ENCODING);
+    }
+    if remove_upgrade && found.has(Found::UPGRADE) {
+        headers.remove(UPGRADE);
+    }
+}
+
+fn list_contains(value: &HeaderValue, token: &str) -> bool {
+    value.to_str().is_ok_and(|v| {
+        v.split(',').any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case(token)
+        })
+    })
+}
+
+/// Layer that removes hop-by-hop headers from requests and responses.
+#[derive(Clone, Copy, Debug)]
+pub struct HopByHopLayer {
+    websockets: bool,
+}
+
+impl Default for HopByHopLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HopByHopLayer {
+    /// Remove hop-by-hop headers, keeping WebSocket upgrades.
+    pub fn new() -> Self {
+        Self { websockets: true }
+    }
+
+    /// Treat no request as a WebSocket upgrade (ANCM without the IIS WebSocket module):
+    /// `Upgrade` is always removed.
+    pub fn without_websockets(mut self) -> Self {
+        self.websockets = false;
+        self
+    }
+}
+
+impl<S> Layer<S> for HopByHopLayer {
+    type Service = HopByHop<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        HopByHop {
+            inner,
+            websockets: self.websockets,
+        }
+    }
+}
+
+/// Service of [`HopByHopLayer`].
+#[derive(Clone, Debug)]
+pub struct HopByHop<S> {
+    inner: S,
+    websockets: bool,
+}
+
+impl<S, B, ResBody> Service<Request<B>> for HopByHop<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        strip_request(req.headers_mut(), self.websockets);
+        ResponseFuture {
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Future of [`HopByHop`]: cleans the response's headers.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut resp = ready!(self.project().inner.poll(cx))?;
+        let status = resp.status();
+        strip_response(status, resp.headers_mut());
+        Poll::Ready(Ok(resp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn names(h: &HeaderMap) -> Vec<&str> {
+        let mut n: Vec<_> = h.keys().map(|n| n.as_str()).collect();
+        n.sort_unstable();
+        n
+    }
+
+    #[test]
+    fn request_loses_every_hop_by_hop_header() {
+        let mut h = map(&[
+            ("host", "example.com"),
+            ("connection", "keep-alive, X-Foo"),
+            ("connection", "x-bar , host"),
+            ("x-foo", "1"),
+            ("x-bar", "2"),
+            ("x-baz", "3"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("te", "gzip"),
+            ("trailer", "x-checksum"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+        ]);
+        assert!(!strip_request(&mut h, true));
+        assert_eq!(names(&h), ["host", "trailer", "x-baz"]);
+    }
+
+    #[test]
+    fn te_trailers_survives_alone() {
+        let mut h = map(&[("te", "gzip, Trailers"), ("te", "deflate;q=0.5")]);
+        strip_request(&mut h, true);
+        assert_eq!(h.get_all(TE).iter().collect::<Vec<_>>(), ["trailers"]);
+        let mut h = map(&[("te", "trailers;q=1"), ("connection", "TE")]);
+        strip_request(&mut h, true);
+        assert_eq!(h[TE], "trailers");
+    }
+
+    #[test]
+    fn websocket_upgrade_is_kept() {
+        let mut h = map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "WebSocket"),
+            ("keep-alive", "timeout=5"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-extensions", "permessage-deflate"),
+        ]);
+        assert!(strip_request(&mut h, true));
+        assert_eq!(h[CONNECTION], "upgrade");
+        assert_eq!(h[UPGRADE], "WebSocket");
+        assert_eq!(names(&h), ["connection", "sec-websocket-key", "upgrade"]);
+    }
+
+    #[test]
+    fn not_a_websocket_upgrade() {
+        for (upgrade, connection, websockets) in [
+            ("websocket, foo", "upgrade", true),
+            ("websockets", "upgrade", true),
+            ("websocket", "keep-alive", true),
+            ("websocket", "upgrade", false),
+        ] {
+            let mut h = map(&[
+                ("connection", connection),
+                ("upgrade", upgrade),
+                ("sec-websocket-extensions", "x"),
+            ]);
+            assert!(!strip_request(&mut h, websockets), "{upgrade} {connection}");
+            assert!(h.get(UPGRADE).is_none());
+            assert!(h.get(CONNECTION).is_none());
+            // Only an upgrade loses its extensions (contract §1.9).
+            assert!(h.get(SEC_WEBSOCKET_EXTENSIONS).is_some());
+        }
+        let mut h = map(&[
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("upgrade", "websocket"),
+        ]);
+        assert!(!strip_request(&mut h, true));
+    }
+
+    #[test]
+    fn response_cleaning_and_101() {
+        let mut h = map(&[
+            ("connection", "close, x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("te", "trailers"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("trailer", "x-checksum"),
+        ]);
+        strip_response(StatusCode::OK, &mut h);
+        assert_eq!(names(&h), ["set-cookie", "trailer"]);
+        assert_eq!(h.get_all("set-cookie").iter().count(), 2);
+
+        let mut h = map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        ]);
+        strip_response(StatusCode::SWITCHING_PROTOCOLS, &mut h);
+        assert_eq!(h[CONNECTION], "upgrade");
+        assert_eq!(h[UPGRADE], "websocket");
+        assert!(h.contains_key("sec-websocket-accept"));
+    }
+
+    #[test]
+    fn scan_finds_each_name_in_one_pass() {
+        let h = map(&[
+            ("Connection", "x"),
+            ("KEEP-ALIVE", "1"),
+            ("accept", "*/*"),
+            ("MS-AspNetCore-Token", "t"),
+        ]);
+        let found = Found::scan(&h);
+        assert!(found.has(Found::CONNECTION) && found.has(Found::KEEP_ALIVE));
+        assert!(found.module_headers());
+        assert!(!found.has(Found::TE) && !found.has(Found::UPGRADE));
+        assert_eq!(Found::scan(&map(&[("accept", "*/*")])), Found::default());
+        let all = map(&[
+            ("proxy-connection", "1"),
+            ("te", "1"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+        ]);
+        let found = Found::scan(&all);
+        for bit in [
+            Found::PROXY_CONNECTION,
+            Found::TE,
+            Found::TRANSFER_ENCODING,
+            Found::UPGRADE,
+        ] {
+            assert!(found.has(bit));
+        }
+        assert!(!found.module_headers());
+    }
+
+    #[test]
+    fn invalid_connection_tokens_are_ignored() {
+        let mut h = map(&[("connection", "bad name, (x)"), ("x-a", "1")]);
+        strip_request(&mut h, true);
+        assert_eq!(names(&h), ["x-a"]);
+    }
+}

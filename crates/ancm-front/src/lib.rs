@@ -33,6 +33,8 @@ pub mod win_auth_token;
 
 pub use backend::{BackendProcess, BackendTarget};
 pub use body::Body;
+pub use bundle::{AncmConfig, AncmLayer};
+pub use conn::ConnectionInfo;
 
 /// The error type of boxed bodies and services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,1 +1,126 @@
-//! TODO(helper): module_headers
+//! Removes every client-sent request header whose name starts with `MS-ASPNETCORE` (contract
+//! §1.3 step 2).
+//!
+//! ```
+//! use ancm_front::module_headers::StripModuleHeadersLayer;
+//! use http::Request;
+//! use tower::{Layer, ServiceExt, service_fn};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let app = service_fn(|req: Request<()>| async move {
+//!     Ok::<_, std::convert::Infallible>(req.headers().len())
+//! });
+//! let svc = StripModuleHeadersLayer::new().layer(app);
+//! let req = Request::builder()
+//!     .header("MS-ASPNETCORE-TOKEN", "forged")
+//!     .header("ms-aspnetcorefoo", "x")
+//!     .header("accept", "*/*")
+//!     .body(())
+//!     .unwrap();
+//! assert_eq!(svc.oneshot(req).await.unwrap(), 1);
+//! # });
+//! ```
+//!
+//! This removes a forged `MS-ASPNETCORE-TOKEN`, `-EVENT`, `-WINAUTHTOKEN` or `-CLIENTCERT`
+//! before the front adds its own; it must run before those layers, which
+//! [`AncmLayer`](crate::AncmLayer) guarantees.
+use std::task::{Context, Poll};
+
+use ancm_protocol::headers::is_module_header;
+use http::{HeaderMap, Request};
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// Remove every header named `MS-ASPNETCORE*` (any case).
+pub(crate) fn strip(headers: &mut HeaderMap) {
+    // Almost no request has one: one scan of the names, no allocation.
+    if headers.keys().any(is_module_header) {
+        strip_present(headers);
+    }
+}
+
+/// [`strip`] once a scan found at least one.
+pub(crate) fn strip_present(headers: &mut HeaderMap) {
+    // Usually one: find, remove, look again; no list to allocate.
+    let mut removed = 0_usize;
+    while let Some(name) = headers.keys().find(|n| is_module_header(n)).cloned() {
+        headers.remove(&name);
+        removed += 1;
+    }
+    tracing::debug!(removed, "removed client-sent MS-ASPNETCORE-* headers");
+}
+
+/// Layer that removes client-sent `MS-ASPNETCORE*` request headers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StripModuleHeadersLayer {
+    _priv: (),
+}
+
+impl StripModuleHeadersLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<S> Layer<S> for StripModuleHeadersLayer {
+    type Service = StripModuleHeaders<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        StripModuleHeaders { inner }
+    }
+}
+
+/// Service of [`StripModuleHeadersLayer`].
+#[derive(Clone, Debug)]
+pub struct StripModuleHeaders<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for StripModuleHeaders<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        strip(req.headers_mut());
+        self.inner.call(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_every_prefixed_header_in_any_case_and_all_lines() {
+        let mut h = HeaderMap::new();
+        h.append("MS-ASPNETCORE-TOKEN", "a".parse().unwrap());
+        h.append("ms-aspnetcore-token", "b".parse().unwrap());
+        h.append("Ms-AspNetCore-Event", "shutdown".parse().unwrap());
+        h.append("MS-ASPNETCORE-WINAUTHTOKEN", "2a4".parse().unwrap());
+        h.append("MS-ASPNETCORE-CLIENTCERT", "MAMCAQU=".parse().unwrap());
+        h.append("ms-aspnetcorefoo", "x".parse().unwrap());
+        h.append("ms-aspnet", "kept".parse().unwrap());
+        h.append("x-ms-aspnetcore-token", "kept".parse().unwrap());
+        strip(&mut h);
+        let mut names: Vec<_> = h.keys().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["ms-aspnet", "x-ms-aspnetcore-token"]);
+    }
+
+    #[test]
+    fn leaves_other_headers_alone() {
+        let mut h = HeaderMap::new();
+        h.append("accept", "*/*".parse().unwrap());
+        h.append("accept", "text/html".parse().unwrap());
+        strip(&mut h);
+        assert_eq!(h.get_all("accept").iter().count(), 2);
+    }
+}
