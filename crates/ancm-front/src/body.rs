@@ -1,5 +1,12 @@
 //! The response body type of the front stack: a streamed backend body, or a small page the
 //! front wrote itself (error pages, app_offline.htm).
+//!
+//! ```
+//! use ancm_front::Body;
+//! use http_body::Body as _;
+//! assert!(Body::empty().is_end_stream());
+//! assert_eq!(Body::from("hello").size_hint().exact(), Some(5));
+//! ```
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -8,6 +15,7 @@ use http_body::{Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 
 use crate::BoxError;
+use crate::forward::body::ResponseBody;
 
 pin_project_lite::pin_project! {
     /// A response body: either bytes the front produced (error pages, app_offline.htm) or a
@@ -25,19 +33,27 @@ pin_project_lite::pin_project! {
     enum Kind {
         Full { data: Option<Bytes> },
         Stream { #[pin] inner: UnsyncBoxBody<Bytes, BoxError> },
+        // Unboxed: the backend's streamed response, one allocation less per response.
+        Backend { #[pin] inner: ResponseBody },
     }
 }
 
 impl Body {
     /// An empty body.
     pub fn empty() -> Self {
-        Body { kind: Kind::Full { data: None } }
+        Body {
+            kind: Kind::Full { data: None },
+        }
     }
 
     /// A body of `data`.
     pub fn full(data: impl Into<Bytes>) -> Self {
         let data = data.into();
-        Body { kind: Kind::Full { data: (!data.is_empty()).then_some(data) } }
+        Body {
+            kind: Kind::Full {
+                data: (!data.is_empty()).then_some(data),
+            },
+        }
     }
 
     /// A streamed body.
@@ -47,7 +63,20 @@ impl Body {
         B::Error: Into<BoxError>,
     {
         use http_body_util::BodyExt as _;
-        Body { kind: Kind::Stream { inner: body.map_err(Into::into).boxed_unsync() } }
+        Body {
+            kind: Kind::Stream {
+                inner: body.map_err(Into::into).boxed_unsync(),
+            },
+        }
+    }
+}
+
+impl Body {
+    /// The backend's response body as the forwarder streams it.
+    pub(crate) fn backend(inner: ResponseBody) -> Self {
+        Body {
+            kind: Kind::Backend { inner },
+        }
     }
 }
 
@@ -86,6 +115,7 @@ impl http_body::Body for Body {
         match self.project().kind.project() {
             KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             KindProj::Stream { inner } => inner.poll_frame(cx),
+            KindProj::Backend { inner } => inner.poll_frame(cx),
         }
     }
 
@@ -93,13 +123,17 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Full { data } => data.is_none(),
             Kind::Stream { inner } => inner.is_end_stream(),
+            Kind::Backend { inner } => inner.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Full { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Kind::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
             Kind::Stream { inner } => inner.size_hint(),
+            Kind::Backend { inner } => inner.size_hint(),
         }
     }
 }

@@ -1,1 +1,156 @@
-//! TODO(helper): forward
+//! The streaming forwarder: carries a request to its backend on loopback and streams the
+//! response back (contract §1.2–§1.7, §1.9).
+//!
+//! ```
+//! use std::time::Duration;
+//! use ancm_front::forward::{ForwardConfig, Forwarder};
+//! let forwarder = Forwarder::new(
+//!     ForwardConfig::default()
+//!         .request_timeout(Some(Duration::from_secs(120)))
+//!         .default_target("127.0.0.1:5000".parse().unwrap()),
+//! );
+//! // A `tower::Service<Request<B>, Response = Response<ancm_front::Body>, Error = Infallible>`:
+//! // put the ANCM layers in front of it and serve it with hyper (see
+//! // `examples/custom_gateway.rs`). Clones share one connection pool.
+//! let clone = forwarder.clone();
+//! assert_eq!(clone.config().request_timeout, Some(Duration::from_secs(120)));
+//! assert_eq!(forwarder.idle_connections("127.0.0.1:5000".parse().unwrap()), 0);
+//! ```
+//!
+//! What it does with each request:
+//!
+//! * **Target**: the request's [`BackendTarget`](crate::BackendTarget) (inserted by whoever
+//!   selects the backend), else [`ForwardConfig::default_target`]; neither → 502.3.
+//! * **Request line**: method unchanged; the request-target is sent in origin-form
+//!   (`/path?query`, byte for byte as received); `Host` is the client's (contract §1.3.1) —
+//!   for HTTP/2 clients, which send `:authority` instead, it is derived from that.
+//! * **Headers** pass as they are: the layers in front of the forwarder strip and add what
+//!   ANCM strips and adds; the forwarder adds nothing (no `Via`, no `Server`).
+//! * **Bodies** stream both ways with back-pressure and are never buffered whole; framing is
+//!   kept (`Content-Length` when the client declared one, chunked otherwise); trailers pass
+//!   where HTTP allows them.
+//! * **Responses**: status, reason phrase (HTTP/1.1 backends, HTTP/1.1 clients), and every
+//!   header line including repeated ones (`Set-Cookie`) reach the client; 3xx is never
+//!   followed.
+//! * **Timeouts** (`requestTimeout`, contract §1.7) are per phase, like WinHTTP's: the
+//!   connect, the wait for the response head, and each idle gap between body chunks in
+//!   either direction. A long but steady stream never times out.
+//! * **Failures** before the response head → the 502.3 page ([`ErrorPage::forwarding_failure`])
+//!   and an `ERROR` event with the cause; a client body over the [limit](crate::limits) →
+//!   413; a client body read error → 400. Failures after the head (backend closed early,
+//!   fewer bytes than its `Content-Length`, idle timeout) fail the response body, so hyper
+//!   aborts the client connection (HTTP/1.1) or resets the stream (HTTP/2): a client never
+//!   sees a silently truncated response. A client that goes away drops the backend exchange
+//!   and its connection (never pooled in an unknown state).
+//! * **Upgrades**: on `101` from the backend the 101 goes to the client and a task copies
+//!   bytes both ways until either side closes, then closes the other. The backend
+//!   connection leaves the pool. The client connection must be served with upgrades enabled
+//!   (`serve_connection_with_upgrades` in hyper-util).
+//!
+//! Backend connections: a pool of keep-alive HTTP/1.1 connections per backend address with
+//! `TCP_NODELAY`, or one h2c (HTTP/2 prior knowledge) connection per address with
+//! [`ForwardConfig::http2`]; upgrade requests always use HTTP/1.1.
+//!
+//! # Where it differs from ANCM
+//!
+//! * A non-canonical reason phrase is kept for `200` too (ANCM lets IIS write `OK`); the
+//!   backend's `Date` passes instead of being replaced (hyper adds one only when missing).
+//! * WebSocket traffic is relayed as bytes, not re-framed: frames, close codes and reasons
+//!   arrive exactly as sent; a backend failure closes the client connection.
+//! * The idle keep-alive pool has no timer of its own: a connection the backend closed is
+//!   noticed and skipped at checkout, and a request that could not be written on a pooled
+//!   connection is retried once on a fresh one (never after it was written).
+//! * An HTTP/1.1 backend response with more than 100 header lines fails (502.3) unless
+//!   [`ForwardConfig::max_response_headers`] is raised (hyper parses up to 100 without
+//!   allocating).
+//!
+//! [`ErrorPage::forwarding_failure`]: crate::error_page::ErrorPage::forwarding_failure
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub(crate) mod body;
+mod error;
+mod pool;
+mod service;
+mod upgrade;
+
+pub use error::{BodyError, ForwardError};
+pub use service::{Forwarder, ResponseFuture};
+
+/// Default `requestTimeout` of ANCM: two minutes (contract §3.1).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Settings of a [`Forwarder`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ForwardConfig {
+    /// `requestTimeout`: the limit of each phase (connect, response head, each idle gap in a
+    /// body); `None` waits forever. Default two minutes. What ANCM does with `00:00:00` is
+    /// unverified (contract §1.7); a gateway mapping web.config should pass `None` for it
+    /// rather than a zero duration, which would fail every request.
+    pub request_timeout: Option<Duration>,
+    /// Speak h2c (HTTP/2 with prior knowledge) to backends instead of HTTP/1.1. Default off.
+    pub http2: bool,
+    /// Where requests without a [`BackendTarget`](crate::BackendTarget) go. Default none
+    /// (→ 502.3).
+    pub default_target: Option<SocketAddr>,
+    /// Idle keep-alive connections kept per backend (more are closed). Default 256.
+    pub max_idle_per_backend: usize,
+    /// Largest backend response head accepted; larger → 502.3. Default 64 KiB, WinHTTP's
+    /// limit in ANCM (contract §1.3).
+    pub max_response_header_bytes: usize,
+    /// Most header lines accepted in an HTTP/1.1 backend response; `None` keeps hyper's
+    /// default (100, parsed without allocating).
+    pub max_response_headers: Option<usize>,
+}
+
+impl Default for ForwardConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
+            http2: false,
+            default_target: None,
+            max_idle_per_backend: 256,
+            max_response_header_bytes: 64 * 1024,
+            max_response_headers: None,
+        }
+    }
+}
+
+impl ForwardConfig {
+    /// Set [`request_timeout`](Self::request_timeout).
+    pub fn request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Set [`http2`](Self::http2).
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = enabled;
+        self
+    }
+
+    /// Set [`default_target`](Self::default_target).
+    pub fn default_target(mut self, addr: SocketAddr) -> Self {
+        self.default_target = Some(addr);
+        self
+    }
+
+    /// Set [`max_idle_per_backend`](Self::max_idle_per_backend).
+    pub fn max_idle_per_backend(mut self, max: usize) -> Self {
+        self.max_idle_per_backend = max;
+        self
+    }
+
+    /// Set [`max_response_header_bytes`](Self::max_response_header_bytes).
+    pub fn max_response_header_bytes(mut self, max: usize) -> Self {
+        self.max_response_header_bytes = max;
+        self
+    }
+
+    /// Set [`max_response_headers`](Self::max_response_headers).
+    pub fn max_response_headers(mut self, max: Option<usize>) -> Self {
+        self.max_response_headers = max;
+        self
+    }
+}
