@@ -125,8 +125,9 @@ pub async fn run(args: RunArgs) -> Result<(), GatewayError> {
 }
 
 fn stack(app: &Application) -> AppStack {
-    let forwarder =
-        Forwarder::new(ForwardConfig::default().request_timeout(Some(app.request_timeout())));
+    // Each BackendTarget carries its web.config requestTimeout, so a recycle applies a new
+    // one; the forwarder's own (ANCM's default) is only the fallback.
+    let forwarder = Forwarder::new(ForwardConfig::default());
     let ancm = AncmLayer::new(AncmConfig {
         app_path: app.app_path().clone(),
         forward_windows_auth_token: app.forward_windows_auth_token(),

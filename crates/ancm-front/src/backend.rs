@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use ancm_protocol::{AppPath, PairingToken};
 use http::Request;
@@ -31,12 +32,16 @@ pub struct BackendTarget {
     /// The process listening on `addr`, when the front owns it (needed to duplicate Windows
     /// token handles into it).
     pub process: Option<Arc<BackendProcess>>,
+    /// The backend's `requestTimeout` (per phase), overriding the forwarder's own, so a
+    /// recycle with a new web.config applies it; `Duration::ZERO` (web.config `00:00:00`)
+    /// means no limit.
+    pub request_timeout: Option<Duration>,
 }
 
 impl BackendTarget {
     /// A target at `addr` with `token`, app path `/`, no known process.
     pub fn new(addr: SocketAddr, token: Option<PairingToken>) -> Self {
-        Self { addr, token, app_path: AppPath::root(), process: None }
+        Self { addr, token, app_path: AppPath::root(), process: None, request_timeout: None }
     }
 }
 

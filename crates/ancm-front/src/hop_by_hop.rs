@@ -25,8 +25,9 @@
 //! ```
 //!
 //! Removed on requests and responses: `Connection`, every header it names (except `Host`,
-//! which the forwarder must preserve, and `TE`, decided on its own), `Keep-Alive`, `Proxy-Connection`, `TE` (a request's
-//! `TE` is reduced to `trailers` when it lists it), `Transfer-Encoding` and `Upgrade`.
+//! which the forwarder must preserve, and `TE`, decided on its own), `Keep-Alive`,
+//! `Proxy-Connection`, `TE` (a request's `TE` is reduced to `trailers` when it lists it),
+//! `Trailer`, `Transfer-Encoding` and `Upgrade` — the list of contract §8.2.
 //!
 //! A request is a WebSocket upgrade when WebSockets are supported (the default; see
 //! [`HopByHopLayer::without_websockets`]), its only `Upgrade` line is exactly `websocket` (any
@@ -39,12 +40,13 @@
 //! chunked body, and the client re-frames it from the body's size hint (chunked when the
 //! length is unknown, `Content-Length` when it is known).
 //!
-//! # `Trailer` is kept
+//! # `Trailer` is removed
 //!
-//! RFC 9110 treats `Trailer` as end-to-end (it was hop-by-hop only in RFC 2616), and hyper's
-//! HTTP/1.1 encoder sends only the trailer fields a message's `Trailer` header announces, so
-//! removing it would silently drop every trailer the backend sends. It is therefore kept on
-//! requests and responses.
+//! Contract §8.2 lists `Trailer` with the hop-by-hop headers (as RFC 2616 did; RFC 9110 treats
+//! it as end-to-end), and ancm-rs follows the contract. A consequence: hyper's HTTP/1.1
+//! encoder sends only the trailer fields a message's `Trailer` header announces, so trailer
+//! fields cross the front only where no HTTP/1.1 hop needs the announcement (HTTP/2 client
+//! to an h2c backend, and back).
 //!
 //! This layer must run before any layer that adds headers, so a client cannot name an added
 //! header in `Connection` to delete it; [`AncmLayer`](crate::AncmLayer) guarantees that.
@@ -56,7 +58,7 @@ use ancm_protocol::headers::{
     KEEP_ALIVE, MODULE_PREFIX, PROXY_CONNECTION, SEC_WEBSOCKET_EXTENSIONS, is_module_header,
 };
 use http::header::Entry;
-use http::header::{CONNECTION, HOST, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -78,6 +80,7 @@ impl Found {
     const TRANSFER_ENCODING: u8 = 1 << 4;
     const UPGRADE: u8 = 1 << 5;
     const MODULE: u8 = 1 << 6;
+    const TRAILER: u8 = 1 << 7;
 
     /// One pass over the names of `headers`.
     pub(crate) fn scan(headers: &HeaderMap) -> Self {
@@ -89,6 +92,7 @@ impl Found {
             bits |= match name.as_str().len() {
                 2 if name == TE => Self::TE,
                 7 if name == UPGRADE => Self::UPGRADE,
+                7 if name == TRAILER => Self::TRAILER,
                 10 if name == CONNECTION => Self::CONNECTION,
                 10 if name == keep_alive => Self::KEEP_ALIVE,
                 16 if name == proxy_connection => Self::PROXY_CONNECTION,
@@ -205,6 +209,9 @@ fn strip_fixed(headers: &mut HeaderMap, found: Found, remove_upgrade: bool) {
     }
     if found.has(Found::TRANSFER_ENCODING) {
         headers.remove(TRANSFER_ENCODING);
+    }
+    if found.has(Found::TRAILER) {
+        headers.remove(TRAILER);
     }
     if remove_upgrade && found.has(Found::UPGRADE) {
         headers.remove(UPGRADE);
@@ -346,7 +353,7 @@ mod tests {
             ("upgrade", "h2c"),
         ]);
         assert!(!strip_request(&mut h, true));
-        assert_eq!(names(&h), ["host", "trailer", "x-baz"]);
+        assert_eq!(names(&h), ["host", "x-baz"]);
     }
 
     #[test]
@@ -415,7 +422,7 @@ mod tests {
             ("trailer", "x-checksum"),
         ]);
         strip_response(StatusCode::OK, &mut h);
-        assert_eq!(names(&h), ["set-cookie", "trailer"]);
+        assert_eq!(names(&h), ["set-cookie"]);
         assert_eq!(h.get_all("set-cookie").iter().count(), 2);
 
         let mut h = map(&[

@@ -22,7 +22,6 @@ use super::error::{Chain, ForwardError};
 /// Pool settings derived from the forwarder's configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct PoolConfig {
-    pub(crate) timeout: Option<Duration>,
     pub(crate) max_idle_per_backend: usize,
     pub(crate) max_response_header_bytes: usize,
     pub(crate) max_response_headers: Option<usize>,
@@ -111,9 +110,13 @@ impl Pool {
         }
     }
 
-    async fn connect_tcp(&self, addr: SocketAddr) -> Result<TokioIo<TcpStream>, ForwardError> {
+    async fn connect_tcp(
+        &self,
+        addr: SocketAddr,
+        timeout: Option<Duration>,
+    ) -> Result<TokioIo<TcpStream>, ForwardError> {
         let stream = with_timeout(
-            self.inner.config.timeout,
+            timeout,
             TcpStream::connect(addr),
             ForwardError::ConnectTimeout,
         )
@@ -129,8 +132,9 @@ impl Pool {
     async fn connect_h1(
         &self,
         addr: SocketAddr,
+        timeout: Option<Duration>,
     ) -> Result<http1::SendRequest<RequestBody>, ForwardError> {
-        let io = self.connect_tcp(addr).await?;
+        let io = self.connect_tcp(addr, timeout).await?;
         let config = &self.inner.config;
         let mut builder = http1::Builder::new();
         builder
@@ -156,8 +160,9 @@ impl Pool {
     async fn connect_h2(
         &self,
         addr: SocketAddr,
+        timeout: Option<Duration>,
     ) -> Result<http2::SendRequest<RequestBody>, ForwardError> {
-        let io = self.connect_tcp(addr).await?;
+        let io = self.connect_tcp(addr, timeout).await?;
         let (tx, conn) = http2::Builder::new(TokioExecutor::new())
             .max_header_list_size(
                 u32::try_from(self.inner.config.max_response_header_bytes).unwrap_or(u32::MAX),
@@ -182,17 +187,18 @@ impl Pool {
         &self,
         addr: SocketAddr,
         mut req: Request<RequestBody>,
+        timeout: Option<Duration>,
     ) -> Result<(Response<Incoming>, Checkout), ForwardError> {
         loop {
             let (mut tx, reused) = match self.take_idle(addr) {
                 Some(tx) => (tx, true),
-                None => (self.connect_h1(addr).await?, false),
+                None => (self.connect_h1(addr, timeout).await?, false),
             };
             if reused && !tx.is_ready() && tx.ready().await.is_err() {
                 continue;
             }
             let sent = with_timeout(
-                self.inner.config.timeout,
+                timeout,
                 tx.try_send_request(req),
                 ForwardError::ResponseTimeout,
             )
@@ -224,6 +230,7 @@ impl Pool {
         &self,
         addr: SocketAddr,
         mut req: Request<RequestBody>,
+        timeout: Option<Duration>,
     ) -> Result<Response<Incoming>, ForwardError> {
         let cached = {
             let h2 = self.inner.h2.lock().unwrap_or_else(PoisonError::into_inner);
@@ -234,7 +241,7 @@ impl Pool {
             Some(tx) => tx,
             None => {
                 fresh = true;
-                self.new_h2(addr).await?
+                self.new_h2(addr, timeout).await?
             }
         };
         loop {
@@ -243,11 +250,11 @@ impl Pool {
                     return Err(ForwardError::Backend(err));
                 }
                 fresh = true;
-                tx = self.new_h2(addr).await?;
+                tx = self.new_h2(addr, timeout).await?;
                 continue;
             }
             let sent = with_timeout(
-                self.inner.config.timeout,
+                timeout,
                 tx.try_send_request(req),
                 ForwardError::ResponseTimeout,
             )
@@ -258,7 +265,7 @@ impl Pool {
                     Some(unsent) if !fresh => {
                         req = unsent;
                         fresh = true;
-                        tx = self.new_h2(addr).await?;
+                        tx = self.new_h2(addr, timeout).await?;
                     }
                     _ => return Err(ForwardError::Backend(err.into_error())),
                 },
@@ -269,8 +276,9 @@ impl Pool {
     async fn new_h2(
         &self,
         addr: SocketAddr,
+        timeout: Option<Duration>,
     ) -> Result<http2::SendRequest<RequestBody>, ForwardError> {
-        let tx = self.connect_h2(addr).await?;
+        let tx = self.connect_h2(addr, timeout).await?;
         self.inner
             .h2
             .lock()

@@ -42,7 +42,6 @@ impl Forwarder {
     /// A forwarder with its own connection pool.
     pub fn new(config: ForwardConfig) -> Self {
         let pool = Pool::new(PoolConfig {
-            timeout: config.request_timeout,
             max_idle_per_backend: config.max_idle_per_backend,
             max_response_header_bytes: config.max_response_header_bytes,
             max_response_headers: config.max_response_headers,
@@ -115,11 +114,14 @@ where
     B::Error: Into<BoxError>,
 {
     let config = &shared.config;
-    let addr = req
-        .extensions()
-        .get::<BackendTarget>()
-        .map(|t| t.addr)
-        .or(config.default_target);
+    let target = req.extensions().get::<BackendTarget>();
+    let addr = target.map(|t| t.addr).or(config.default_target);
+    // The backend's own requestTimeout wins (it follows web.config recycles); zero is none.
+    let timeout = match target.and_then(|t| t.request_timeout) {
+        Some(t) if t.is_zero() => None,
+        Some(t) => Some(t),
+        None => config.request_timeout,
+    };
     let Some(addr) = addr else {
         return failure(&ForwardError::NoTarget, None, req.method());
     };
@@ -165,15 +167,15 @@ where
     }
     // The client's extensions (connection facts, targets, tokens) stay on this side.
     parts.extensions = http::Extensions::new();
-    let out = Request::from_parts(parts, RequestBody::new(body, config.request_timeout));
+    let out = Request::from_parts(parts, RequestBody::new(body, timeout));
 
     let (resp, checkout) = if use_h2 {
-        match shared.pool.send_h2(addr, out).await {
+        match shared.pool.send_h2(addr, out, timeout).await {
             Ok(resp) => (resp, None),
             Err(err) => return failure(&err, Some(addr), &method),
         }
     } else {
-        match shared.pool.send_h1(addr, out).await {
+        match shared.pool.send_h1(addr, out, timeout).await {
             Ok((resp, checkout)) => (resp, Some(checkout)),
             Err(err) => return failure(&err, Some(addr), &method),
         }
@@ -193,7 +195,7 @@ where
         drop(incoming);
         return Response::from_parts(parts, Body::empty());
     }
-    let body = ResponseBody::new(incoming, config.request_timeout, checkout);
+    let body = ResponseBody::new(incoming, timeout, checkout);
     Response::from_parts(parts, Body::backend(body))
 }
 

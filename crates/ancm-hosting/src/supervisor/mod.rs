@@ -138,6 +138,7 @@ pub(crate) struct LaunchSpec {
     pub(crate) startup: Duration,
     pub(crate) shutdown: Duration,
     pub(crate) rapid_fails: u32,
+    pub(crate) request_timeout: Duration,
     pub(crate) processes: usize,
     pub(crate) output: OutputMode,
     pub(crate) http_auth: String,
@@ -220,6 +221,7 @@ impl LaunchSpec {
             startup: Duration::from_secs(u64::from(config.startup_time_limit.min(3600))),
             shutdown: Duration::from_secs(u64::from(config.shutdown_time_limit.min(600))),
             rapid_fails: config.rapid_fails_per_minute.min(100),
+            request_timeout: config.request_timeout,
             processes: usize::try_from(config.processes_per_application.clamp(1, 100)).unwrap_or(1),
             output,
             http_auth: ctx.http_auth.clone(),
@@ -509,6 +511,7 @@ impl Supervisor {
                         token: Some(token.clone()),
                         app_path: spec.app_path.clone(),
                         process: Some(Arc::new(Child::backend_process(listener_pid))),
+                        request_timeout: Some(spec.request_timeout),
                     };
                     return Ok(Ready { child, target });
                 }
