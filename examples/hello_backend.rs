@@ -57,8 +57,15 @@ async fn handle(req: Request<Incoming>) -> Result<Response<ResBody>, Infallible>
         }
         return Ok(resp);
     }
-    if let Some(Ok(n)) = req.uri().path().strip_prefix("/bytes/").map(str::parse::<u64>) {
-        return Ok(Response::new(Either::Right(Either::Right(Zeros { remaining: n }))));
+    if let Some(Ok(n)) = req
+        .uri()
+        .path()
+        .strip_prefix("/bytes/")
+        .map(str::parse::<u64>)
+    {
+        return Ok(Response::new(Either::Right(Either::Right(Zeros {
+            remaining: n,
+        }))));
     }
     Ok(Response::new(Either::Left(Full::new(Bytes::from_static(
         b"Hello, World!",

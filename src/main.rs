@@ -31,7 +31,9 @@ fn main() -> ExitCode {
             // One CPU (e.g. pinned with taskset): a single-threaded runtime, which spares the
             // work-stealing scheduler's cross-thread wake-ups (~15% less CPU per request).
             let runtime = if threads == 1 {
-                tokio::runtime::Builder::new_current_thread().enable_all().build()
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
             } else {
                 tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(threads)

@@ -333,23 +333,54 @@ async fn poll_until(addr: std::net::SocketAddr, done: impl Fn(&Resp) -> bool) ->
 async fn bundled_example_site_shows_what_the_backend_learned() {
     // examples/site/web.config points at the release build; run the same config against the
     // debug build of the same binary.
-    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/site/web.config"))
-        .unwrap()
-        .replace(r"..\..\target\release\ancm-site-demo", env!("CARGO_BIN_EXE_ancm-site-demo"));
+    let config = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/site/web.config"
+    ))
+    .unwrap()
+    .replace(
+        r"..\..\target\release\ancm-site-demo",
+        env!("CARGO_BIN_EXE_ancm-site-demo"),
+    );
     let site = site(&config);
     let gw = Gateway::start(site.path(), &[]);
     let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let local = stream.local_addr().unwrap();
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
-    let req = Request::get("/").header("host", "localhost").body(Full::new(Bytes::new())).unwrap();
+    let req = Request::get("/")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
     let resp = sender.send_request(req).await.unwrap();
     assert_eq!(resp.status(), 200);
-    let html = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    assert!(html.contains("<th align=\"left\">Client IP</th><td>127.0.0.1</td>"), "{html}");
-    assert!(html.contains(&format!("<th align=\"left\">Client port</th><td>{}</td>", local.port())), "{html}");
-    assert!(html.contains("<th align=\"left\">Pairing token</th><td>verified</td>"), "{html}");
+    let html = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        html.contains("<th align=\"left\">Client IP</th><td>127.0.0.1</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<th align=\"left\">Client port</th><td>{}</td>",
+            local.port()
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains("<th align=\"left\">Pairing token</th><td>verified</td>"),
+        "{html}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,29 +122,37 @@ async fn tls_get(
     Ok((version, serde_json::from_slice(&body).unwrap()))
 }
 
+/// The gateway on `site` with a plain listener and an HTTPS one (client certificates `mode`).
+fn start_https(pki: &Pki, site: &std::path::Path, mode: &str) -> (Gateway, std::net::SocketAddr) {
+    let https: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let d = pki.dir.path();
+    let path = |name: &str| d.join(name).to_str().unwrap().to_owned();
+    let (cert, key, ca) = (path("server.pem"), path("server.key"), path("ca.pem"));
+    let https_arg = https.to_string();
+    let gw = Gateway::start(
+        site,
+        &[
+            "--https-listen",
+            &https_arg,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--client-ca",
+            &ca,
+            "--client-cert",
+            mode,
+        ],
+    );
+    wait_listening(https);
+    (gw, https)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_forwards_the_client_certificate_and_the_https_scheme() {
     let pki = pki();
     let site = site(&python_config("", &[]));
-    let https = format!("127.0.0.1:{}", free_port());
-    let d = pki.dir.path();
-    let gw = Gateway::start(
-        site.path(),
-        &[
-            "--https-listen",
-            &https,
-            "--tls-cert",
-            d.join("server.pem").to_str().unwrap(),
-            "--tls-key",
-            d.join("server.key").to_str().unwrap(),
-            "--client-ca",
-            d.join("ca.pem").to_str().unwrap(),
-            "--client-cert",
-            "optional",
-        ],
-    );
-    let https: std::net::SocketAddr = https.parse().unwrap();
-    wait_listening(https);
+    let (gw, https) = start_https(&pki, site.path(), "optional");
 
     // HTTP/1.1 with a client certificate.
     let (version, j) = tls_get(https, client_config(&pki, true, &[b"http/1.1"]))
@@ -152,7 +160,10 @@ async fn https_forwards_the_client_certificate_and_the_https_scheme() {
         .unwrap();
     assert_eq!(version, http::Version::HTTP_11);
     let expected = base64::engine::general_purpose::STANDARD.encode(pki.client_cert.as_ref());
-    assert_eq!(header_values(&j, "ms-aspnetcore-clientcert"), std::slice::from_ref(&expected));
+    assert_eq!(
+        header_values(&j, "ms-aspnetcore-clientcert"),
+        std::slice::from_ref(&expected)
+    );
     assert_eq!(header_values(&j, "x-forwarded-proto"), ["https"]);
 
     // HTTP/2 via ALPN, still with the certificate.
@@ -180,25 +191,7 @@ async fn https_forwards_the_client_certificate_and_the_https_scheme() {
 async fn required_client_certificate_refuses_clients_without_one() {
     let pki = pki();
     let site = site(&python_config("", &[]));
-    let https = format!("127.0.0.1:{}", free_port());
-    let d = pki.dir.path();
-    let _gw = Gateway::start(
-        site.path(),
-        &[
-            "--https-listen",
-            &https,
-            "--tls-cert",
-            d.join("server.pem").to_str().unwrap(),
-            "--tls-key",
-            d.join("server.key").to_str().unwrap(),
-            "--client-ca",
-            d.join("ca.pem").to_str().unwrap(),
-            "--client-cert",
-            "required",
-        ],
-    );
-    let https: std::net::SocketAddr = https.parse().unwrap();
-    wait_listening(https);
+    let (_gw, https) = start_https(&pki, site.path(), "required");
     assert!(
         tls_get(https, client_config(&pki, false, &[b"http/1.1"]))
             .await

@@ -23,7 +23,10 @@ const DEV_ADDR: SocketAddr =
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let config = match IisConfig::from_env() {
         Ok(config) => config,
         Err(error) => {
@@ -67,28 +70,53 @@ async fn page(req: Request, behind_ancm: bool) -> Html<String> {
     let scheme = ext.get::<Scheme>().map_or("http", |s| s.as_str());
     let base = ext.get::<PathBase>().map_or("", |b| b.as_str());
     let rows = [
-        ("Client IP", client.map_or("unknown".into(), |c| c.ip().to_string())),
-        ("Client port", client.map_or("unknown".into(), |c| c.port().to_string())),
+        (
+            "Client IP",
+            client.map_or("unknown".into(), |c| c.ip().to_string()),
+        ),
+        (
+            "Client port",
+            client.map_or("unknown".into(), |c| c.port().to_string()),
+        ),
         ("Scheme", scheme.to_owned()),
-        ("Path base", if base.is_empty() { "(none)".into() } else { base.to_owned() }),
+        (
+            "Path base",
+            if base.is_empty() {
+                "(none)".into()
+            } else {
+                base.to_owned()
+            },
+        ),
         ("Path", req.uri().path().to_owned()),
         (
             "Pairing token",
-            if behind_ancm { "verified".into() } else { "not behind ANCM (dev mode)".into() },
+            if behind_ancm {
+                "verified".into()
+            } else {
+                "not behind ANCM (dev mode)".into()
+            },
         ),
-        ("Server time (UTC)", httpdate::fmt_http_date(SystemTime::now())),
+        (
+            "Server time (UTC)",
+            httpdate::fmt_http_date(SystemTime::now()),
+        ),
     ];
     let mut html = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>ancm-rs example site</title></head>\n\
          <body>\n<h1>Hello from behind ancm</h1>\n<p>What the backend learned about this request:</p>\n<table>\n",
     );
     for (name, value) in rows {
-        html.push_str(&format!("<tr><th align=\"left\">{name}</th><td>{}</td></tr>\n", escape(&value)));
+        html.push_str(&format!(
+            "<tr><th align=\"left\">{name}</th><td>{}</td></tr>\n",
+            escape(&value)
+        ));
     }
     html.push_str("</table>\n</body>\n</html>\n");
     Html(html)
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -41,7 +41,13 @@ pub struct BackendTarget {
 impl BackendTarget {
     /// A target at `addr` with `token`, app path `/`, no known process.
     pub fn new(addr: SocketAddr, token: Option<PairingToken>) -> Self {
-        Self { addr, token, app_path: AppPath::root(), process: None, request_timeout: None }
+        Self {
+            addr,
+            token,
+            app_path: AppPath::root(),
+            process: None,
+            request_timeout: None,
+        }
     }
 }
 
@@ -72,7 +78,10 @@ impl FixedBackendLayer {
 impl<S> Layer<S> for FixedBackendLayer {
     type Service = FixedBackend<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        FixedBackend { inner, target: self.target.clone() }
+        FixedBackend {
+            inner,
+            target: self.target.clone(),
+        }
     }
 }
 

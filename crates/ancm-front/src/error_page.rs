@@ -30,7 +30,12 @@ const DOCS: &str = "https://learn.microsoft.com/aspnet/core/test/troubleshoot-az
 impl ErrorPage {
     /// 502.5 "ANCM Out-Of-Process Startup Failure": the backend could not be started.
     pub fn startup_failure() -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, 5, "ANCM Out-Of-Process Startup Failure").solutions(&[
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            5,
+            "ANCM Out-Of-Process Startup Failure",
+        )
+        .solutions(&[
             "The application process failed to start.",
             "The application process started but then stopped.",
             "The application process started but failed to listen on the configured port.",
@@ -46,18 +51,35 @@ impl ErrorPage {
 
     /// 500.0 "ANCM Configuration Error": web.config could not be used.
     pub fn configuration_error() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 0, "ANCM Configuration Error")
-            .solutions(&["Fix the <aspNetCore> element of web.config; the error names the line and column."])
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            0,
+            "ANCM Configuration Error",
+        )
+        .solutions(&[
+            "Fix the <aspNetCore> element of web.config; the error names the line and column.",
+        ])
     }
 
     /// 503.0 "Application Shutting Down".
     pub fn shutting_down() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, 0, "Application Shutting Down")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            0,
+            "Application Shutting Down",
+        )
     }
 
     /// A page with any status, substatus and general error type.
     pub fn new(status: StatusCode, substatus: u16, kind: &'static str) -> Self {
-        Self { status, substatus, kind, solutions: &[], detail: None, extra_link: None }
+        Self {
+            status,
+            substatus,
+            kind,
+            solutions: &[],
+            detail: None,
+            extra_link: None,
+        }
     }
 
     /// Replace the "Common solutions" bullets.
@@ -85,7 +107,12 @@ impl ErrorPage {
 
     /// The title line, e.g. `HTTP Error 502.5 - ANCM Out-Of-Process Startup Failure`.
     pub fn title(&self) -> String {
-        format!("HTTP Error {}.{} - {}", self.status.as_u16(), self.substatus, self.kind)
+        format!(
+            "HTTP Error {}.{} - {}",
+            self.status.as_u16(),
+            self.substatus,
+            self.kind
+        )
     }
 
     /// The page as HTML.
@@ -118,7 +145,10 @@ impl ErrorPage {
              <li>Enable stdoutLogEnabled in web.config to capture the application's output.</li>\n\
              <li>Set ASPNETCORE_DETAILEDERRORS=1 to show the captured output on this page.</li>\n</ul>\n",
         );
-        let _ = writeln!(html, "<p>For more information visit: <a href=\"{DOCS}\">{DOCS}</a></p>");
+        let _ = writeln!(
+            html,
+            "<p>For more information visit: <a href=\"{DOCS}\">{DOCS}</a></p>"
+        );
         if let Some(link) = &self.extra_link {
             let link = escape(link);
             let _ = writeln!(html, "<p><a href=\"{link}\">{link}</a></p>");
@@ -131,8 +161,10 @@ impl ErrorPage {
     pub fn into_response(self) -> Response<Body> {
         let mut resp = Response::new(Body::from(self.to_html()));
         *resp.status_mut() = self.status;
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
         resp
     }
 
@@ -168,7 +200,9 @@ mod tests {
     fn detail_is_escaped_and_optional() {
         let html = ErrorPage::startup_failure().to_html();
         assert!(!html.contains("Specific error detected by ANCM"));
-        let html = ErrorPage::startup_failure().with_detail("<script>x</script>").to_html();
+        let html = ErrorPage::startup_failure()
+            .with_detail("<script>x</script>")
+            .to_html();
         assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(!html.contains("<script>"));
         assert!(html.contains("<h1>HTTP Error 502.5 - ANCM Out-Of-Process Startup Failure</h1>"));

@@ -8,11 +8,36 @@
 //!
 //! Header names and formats come from [`ancm_protocol`]; nothing here spells them again.
 //!
+//! ```
+//! use ancm_front::backend::FixedBackendLayer;
+//! use ancm_front::forward::{ForwardConfig, Forwarder};
+//! use ancm_front::{AncmConfig, AncmLayer, BackendTarget};
+//! use ancm_protocol::PairingToken;
+//! use tower::ServiceBuilder;
+//!
+//! // One upstream on loopback; per connection, wrap this in `conn::ConnectionInfoLayer`.
+//! let target = BackendTarget::new("127.0.0.1:5000".parse().unwrap(), Some(PairingToken::generate()));
+//! let gateway = ServiceBuilder::new()
+//!     .layer(FixedBackendLayer::new(target))
+//!     .layer(AncmLayer::new(AncmConfig::default()))
+//!     .service(Forwarder::new(ForwardConfig::default()));
+//! # let _ = gateway;
+//! ```
+//!
 //! # Where ancm-rs deliberately differs from ANCM
 //!
-//! * Hop-by-hop request and response headers are removed as RFC 9110 §7.6.1 says, before any
-//!   header is injected (contract §8.2); ANCM only removes `Connection`.
+//! * Hop-by-hop request and response headers are removed before any header is injected
+//!   (contract §8.2): `Connection` and the headers it names, `Keep-Alive`,
+//!   `Proxy-Connection`, `TE` except `trailers`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
+//!   keeping a WebSocket upgrade intact. ANCM only removes `Connection`. Since `Trailer` goes,
+//!   trailer fields cross the front only where no HTTP/1.1 hop needs it announced.
 //! * The pairing token header is marked sensitive and never logged (contract §8.1).
+//! * A Windows identity with no known backend process handle fails the request with 502.3;
+//!   ANCM sends the value `0` ([`win_auth_token`]).
+//! * Without a [`ConnectionInfo`] on the request, `X-Forwarded-For`/`-Proto` are left as they
+//!   came (a debug event says so); ANCM always knows its client.
+//! * `requestTimeout` is a per-phase timeout like WinHTTP's; a backend that dies mid-body
+//!   makes the client connection abort (never a silently truncated response).
 #![deny(unsafe_code)]
 
 pub mod backend;
