@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a site folder (and optionally more applications) until SIGINT/SIGTERM.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate a web.config and print the effective <aspNetCore> configuration.
     ///
     /// Exit status 0 when valid; 2 when invalid, with `FILE:LINE:COL: message` on stderr.

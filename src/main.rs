@@ -47,7 +47,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(gateway::run(args)) {
+            match runtime.block_on(gateway::run(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("ancm: {err}");
