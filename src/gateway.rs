@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use tower::{Layer as _, Service};
 
 use crate::cli::RunArgs;
-use crate::server::{self, Listener};
+use crate::server::{Listener, Server, ServerHandle};
 
 /// One application's whole stack: admission and backend choice, the ANCM layers, the
 /// forwarder. Every application has this same type, so the router needs no boxing.
@@ -42,6 +42,9 @@ pub enum GatewayError {
     /// A site folder is missing.
     #[error("site folder {0} does not exist")]
     MissingSite(PathBuf),
+    /// The runtime or a worker thread could not be set up.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
     /// Two applications have the same path.
     #[error("two applications are mapped to {0}")]
     DuplicateApp(AppPath),
@@ -58,7 +61,18 @@ pub enum GatewayError {
 }
 
 /// Run until SIGINT/SIGTERM.
-pub async fn run(args: RunArgs) -> Result<(), GatewayError> {
+/// Run until SIGINT/SIGTERM on `threads` threads, each with its own single-threaded runtime
+/// (no work-stealing wake-ups between threads) accepting on shared listening sockets, with
+/// its own backend connection pools. The supervisors are shared.
+pub fn run(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(GatewayError::Runtime)?;
+    runtime.block_on(serve(args, threads.max(1)))
+}
+
+async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
     let mut apps = args.apps.clone();
     if let Some(dir) = &args.site_dir {
         apps.push((args.app_path.clone(), dir.clone()));
@@ -84,15 +98,14 @@ pub async fn run(args: RunArgs) -> Result<(), GatewayError> {
     }
     let mut listeners = Vec::new();
     for addr in plain {
-        listeners.push(bind(addr, None).await?);
+        listeners.push(bind(addr, None)?);
     }
     for addr in &args.https_listen {
-        listeners.push(bind(*addr, tls.clone()).await?);
+        listeners.push(bind(*addr, tls.clone())?);
     }
-    let mut applications = Vec::new();
-    let mut routes = Vec::new();
+    let mut applications: Vec<(AppPath, Application)> = Vec::new();
     for (path, dir) in apps {
-        if routes.iter().any(|(p, _): &(AppPath, AppStack)| *p == path) {
+        if applications.iter().any(|(p, _)| *p == path) {
             return Err(GatewayError::DuplicateApp(path));
         }
         let options = ApplicationOptions::new(dir.clone()).app_path(path.clone());
@@ -102,26 +115,105 @@ pub async fn run(args: RunArgs) -> Result<(), GatewayError> {
             source,
         })?;
         tracing::info!(app_path = %path, site = %dir.display(), "application");
-        routes.push((path, stack(&app)));
-        applications.push(app);
+        applications.push((path, app));
     }
     // Longest path first: the most specific application wins, like IIS applications.
-    routes.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_str().len()));
-    let router = Router {
-        routes: routes.into(),
-    };
+    applications.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_str().len()));
+    let applications = Arc::new(applications);
 
-    server::serve(
-        listeners,
-        router,
-        shutdown_signal(),
-        Duration::from_secs(args.drain_timeout),
-    )
-    .await;
+    let server = Server::new();
+    let (release, released) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for index in 1..threads {
+        let listeners = listeners
+            .iter()
+            .map(Listener::try_clone)
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(GatewayError::Runtime)?;
+        let worker = worker(
+            index,
+            listeners,
+            applications.clone(),
+            server.handle(),
+            released.clone(),
+        )
+        .map_err(GatewayError::Runtime)?;
+        workers.push(worker);
+    }
+    let own_loops = server
+        .handle()
+        .spawn_accept_loops(listeners, router(&applications))
+        .map_err(GatewayError::Runtime)?;
+    tracing::info!(threads, "serving");
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new connections, draining in-flight requests");
+    server.stop_accepting();
+    for task in own_loops {
+        let _ = task.await;
+    }
+    for (_, accepting_ended) in &mut workers {
+        let _ = accepting_ended.await;
+    }
+    server.drain(Duration::from_secs(args.drain_timeout)).await;
     tracing::info!("stopping the backend processes");
-    futures_util::future::join_all(applications.iter().map(Application::shutdown)).await;
+    // The worker runtimes keep running meanwhile: supervisor tasks they started must see
+    // their children exit.
+    futures_util::future::join_all(applications.iter().map(|(_, app)| app.shutdown())).await;
+    let _ = release.send(true);
+    for (thread, _) in workers {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A thread with its own runtime serving clones of the listeners. Its receiver resolves when
+/// its accept loops have ended; the thread then keeps its runtime running until `released`.
+fn worker(
+    index: usize,
+    listeners: Vec<Listener>,
+    applications: Arc<Vec<(AppPath, Application)>>,
+    handle: ServerHandle,
+    mut released: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<(
+    std::thread::JoinHandle<()>,
+    tokio::sync::oneshot::Receiver<()>,
+)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (accepting_ended, ended) = tokio::sync::oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("ancm-worker-{index}"))
+        .spawn(move || {
+            runtime.block_on(async move {
+                match handle.spawn_accept_loops(listeners, router(&applications)) {
+                    Ok(loops) => {
+                        for task in loops {
+                            let _ = task.await;
+                        }
+                    }
+                    Err(error) => tracing::error!(%error, worker = index, "cannot accept"),
+                }
+                // Let the drain see that this runtime accepts no more connections.
+                drop(handle);
+                let _ = accepting_ended.send(());
+                let _ = released.wait_for(|released| *released).await;
+            });
+        })?;
+    Ok((thread, ended))
+}
+
+/// This runtime's router: one stack per application, with its own backend connection pool.
+fn router(applications: &[(AppPath, Application)]) -> Router {
+    let routes: Vec<(AppPath, AppStack)> = applications
+        .iter()
+        .map(|(path, app)| (path.clone(), stack(app)))
+        .collect();
+    Router {
+        routes: routes.into(),
+    }
 }
 
 fn stack(app: &Application) -> AppStack {
@@ -195,14 +287,13 @@ impl Service<Request<Incoming>> for Router {
     }
 }
 
-async fn bind(
+fn bind(
     addr: std::net::SocketAddr,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 ) -> Result<Listener, GatewayError> {
     let https = tls.is_some();
-    let listener = Listener::bind(addr, tls)
-        .await
-        .map_err(|source| GatewayError::Bind { addr, source })?;
+    let listener =
+        Listener::bind(addr, tls).map_err(|source| GatewayError::Bind { addr, source })?;
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, https, "listening");
     Ok(listener)

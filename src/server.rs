@@ -2,7 +2,6 @@
 //! (rustls, ALPN h2/http1.1), each connection's [`ConnectionInfo`] attached to its requests,
 //! and a bounded graceful drain.
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,21 +27,19 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request head hyper buffers; larger heads get 431 from hyper.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
-/// One listening socket.
+/// One listening socket; every runtime accepts on its own clone of it.
 pub struct Listener {
-    /// The bound socket.
-    pub socket: TcpListener,
+    /// The bound socket (non-blocking).
+    socket: std::net::TcpListener,
     /// TLS configuration for HTTPS listeners.
-    pub tls: Option<TlsAcceptor>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Listener {
     /// Bind `addr` (plain when `tls` is `None`).
-    pub async fn bind(
-        addr: SocketAddr,
-        tls: Option<Arc<rustls::ServerConfig>>,
-    ) -> std::io::Result<Self> {
-        let socket = TcpListener::bind(addr).await?;
+    pub fn bind(addr: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>) -> std::io::Result<Self> {
+        let socket = std::net::TcpListener::bind(addr)?;
+        socket.set_nonblocking(true)?;
         Ok(Self {
             socket,
             tls: tls.map(TlsAcceptor::from),
@@ -52,6 +49,98 @@ impl Listener {
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.socket.local_addr()
+    }
+
+    /// Another handle to the same socket, for another runtime.
+    pub fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(Self {
+            socket: self.socket.try_clone()?,
+            tls: self.tls.clone(),
+        })
+    }
+}
+
+/// What the accept loops of every runtime share: the connection tracker for the graceful
+/// drain, the stop signal, and the hyper connection settings.
+#[derive(Clone)]
+pub struct ServerHandle {
+    graceful: Arc<GracefulShutdown>,
+    stop: watch::Receiver<bool>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+}
+
+/// Owns the stop signal and, once every accept loop has ended, drains the connections.
+pub struct Server {
+    stop: watch::Sender<bool>,
+    handle: ServerHandle,
+}
+
+impl Server {
+    /// A server with no accept loops yet.
+    pub fn new() -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let handle = ServerHandle {
+            graceful: Arc::new(GracefulShutdown::new()),
+            stop: stop_rx,
+            builder: Arc::new(builder()),
+        };
+        Self { stop, handle }
+    }
+
+    /// A handle for starting accept loops (on any runtime).
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Stop every accept loop; connections already open go on.
+    pub fn stop_accepting(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Wait up to `drain` for the open connections to finish their requests. Call it after
+    /// every accept loop has ended and every other [`ServerHandle`] is dropped.
+    pub async fn drain(self, drain: Duration) {
+        let Ok(graceful) = Arc::try_unwrap(self.handle.graceful) else {
+            tracing::error!("connection tracker still shared after the accept loops stopped");
+            return;
+        };
+        match tokio::time::timeout(drain, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("all connections drained"),
+            Err(_) => tracing::warn!(
+                drain_secs = drain.as_secs(),
+                "drain timeout: closing remaining connections"
+            ),
+        }
+    }
+}
+
+impl ServerHandle {
+    /// Start one accept loop per listener on the current runtime, serving `service`; they end
+    /// when [`Server::stop_accepting`] is called.
+    pub fn spawn_accept_loops<S>(
+        &self,
+        listeners: Vec<Listener>,
+        service: S,
+    ) -> std::io::Result<Vec<tokio::task::JoinHandle<()>>>
+    where
+        S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let mut loops = Vec::with_capacity(listeners.len());
+        for listener in listeners {
+            let socket = TcpListener::from_std(listener.socket)?;
+            loops.push(tokio::spawn(accept_loop(
+                socket,
+                listener.tls,
+                service.clone(),
+                self.clone(),
+            )));
+        }
+        Ok(loops)
     }
 }
 
@@ -69,59 +158,11 @@ fn builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Serve `service` on every listener until `shutdown` resolves, then stop accepting and wait
-/// up to `drain` for in-flight requests.
-pub async fn serve<S>(
-    listeners: Vec<Listener>,
-    service: S,
-    shutdown: impl Future<Output = ()>,
-    drain: Duration,
-) where
-    S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let graceful = Arc::new(GracefulShutdown::new());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let builder = Arc::new(builder());
-    let mut accept_loops = Vec::new();
-    for listener in listeners {
-        accept_loops.push(tokio::spawn(accept_loop(
-            listener,
-            service.clone(),
-            builder.clone(),
-            graceful.clone(),
-            stop_rx.clone(),
-        )));
-    }
-    shutdown.await;
-    tracing::info!("shutting down: no new connections, draining in-flight requests");
-    let _ = stop_tx.send(true);
-    for task in accept_loops {
-        let _ = task.await;
-    }
-    let Ok(graceful) = Arc::try_unwrap(graceful) else {
-        tracing::error!("connection tracker still shared after the accept loops stopped");
-        return;
-    };
-    match tokio::time::timeout(drain, graceful.shutdown()).await {
-        Ok(()) => tracing::info!("all connections drained"),
-        Err(_) => tracing::warn!(
-            drain_secs = drain.as_secs(),
-            "drain timeout: closing remaining connections"
-        ),
-    }
-}
-
 async fn accept_loop<S>(
-    listener: Listener,
+    socket: TcpListener,
+    tls: Option<TlsAcceptor>,
     service: S,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    graceful: Arc<GracefulShutdown>,
-    mut stop: watch::Receiver<bool>,
+    handle: ServerHandle,
 ) where
     S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
         + Clone
@@ -130,10 +171,11 @@ async fn accept_loop<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let local = listener.local_addr().ok();
+    let local = socket.local_addr().ok();
+    let mut stop = handle.stop.clone();
     loop {
         let accepted = tokio::select! {
-            accepted = listener.socket.accept() => accepted,
+            accepted = socket.accept() => accepted,
             _ = stop.wait_for(|stop| *stop) => return,
         };
         let (stream, peer) = match accepted {
@@ -148,19 +190,18 @@ async fn accept_loop<S>(
         let _ = stream.set_nodelay(true);
         let local = local.unwrap_or(peer);
         let service = service.clone();
-        let builder = builder.clone();
-        let graceful = graceful.clone();
-        match listener.tls.clone() {
+        match tls.clone() {
             None => {
                 let info = ConnectionInfo::plain(peer, local);
-                serve_connection(&builder, &graceful, TokioIo::new(stream), info, service);
+                serve_connection(&handle, TokioIo::new(stream), info, service);
             }
             Some(acceptor) => {
+                let handle = handle.clone();
                 tokio::spawn(async move {
                     let Some((tls, info)) = handshake(acceptor, stream, peer, local).await else {
                         return;
                     };
-                    serve_connection(&builder, &graceful, TokioIo::new(tls), info, service);
+                    serve_connection(&handle, TokioIo::new(tls), info, service);
                 });
             }
         }
@@ -195,13 +236,8 @@ async fn handshake(
     }
 }
 
-fn serve_connection<I, S>(
-    builder: &auto::Builder<TokioExecutor>,
-    graceful: &GracefulShutdown,
-    io: TokioIo<I>,
-    info: ConnectionInfo,
-    service: S,
-) where
+fn serve_connection<I, S>(handle: &ServerHandle, io: TokioIo<I>, info: ConnectionInfo, service: S)
+where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
         + Clone
@@ -212,10 +248,11 @@ fn serve_connection<I, S>(
 {
     let peer = info.peer_addr();
     let service = TowerToHyperService::new(AddConnectionInfo::new(service, info));
-    let conn = builder
+    let conn = handle
+        .builder
         .serve_connection_with_upgrades(io, service)
         .into_owned();
-    let conn = graceful.watch(conn);
+    let conn = handle.graceful.watch(conn);
     tokio::spawn(async move {
         if let Err(err) = conn.await {
             tracing::debug!(%peer, error = %err, "client connection ended with an error");

@@ -214,10 +214,10 @@ async fn websocket_round_trip_through_the_gateway() {
     ws.close(None).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_drains_in_flight_requests_exits_zero_and_leaves_no_child() {
+/// SIGTERM with a request in flight on a `threads`-thread gateway.
+async fn sigterm_drains(threads: &str) {
     let site = site(&python_config("", &[]));
-    let mut gw = Gateway::start(site.path(), &[]);
+    let mut gw = Gateway::start(site.path(), &["--threads", threads]);
     let pid = get(gw.addr, "/", &[]).await.json()["pid"].as_u64().unwrap() as u32;
     let addr = gw.addr;
     let slow = tokio::spawn(async move { get(addr, "/slow?ms=1500", &[]).await });
@@ -234,6 +234,12 @@ async fn sigterm_drains_in_flight_requests_exits_zero_and_leaves_no_child() {
     );
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(!process_alive(pid), "backend {pid} left running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_requests_exits_zero_and_leaves_no_child() {
+    sigterm_drains("1").await;
+    sigterm_drains("2").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
