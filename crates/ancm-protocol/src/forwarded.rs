@@ -15,7 +15,7 @@
 //! assert_eq!(parse_for("198.51.100.1"), Some(("198.51.100.1".parse().unwrap(), 0)));
 //! assert_eq!(append_proto(None, true), "https");
 //! ```
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use http::HeaderValue;
 
@@ -26,22 +26,33 @@ pub const HTTPS: &str = "https";
 
 /// The items of a comma-separated header list: trimmed, empty items dropped, commas inside
 /// double quotes not splitting and surrounding quotes removed. Double-ended, so a reader can
-/// walk from the right.
+/// walk from the right. The usual value (one item, as ANCM sends it) costs one scan.
 pub fn list_items(value: &str) -> ListItems<'_> {
-    if value.contains('"') {
-        ListItems::Quoted(split_quoted(value).into_iter())
+    let mut has_comma = false;
+    for b in value.bytes() {
+        match b {
+            b'"' => return ListItems::Quoted(split_quoted(value).into_iter()),
+            b',' => has_comma = true,
+            _ => {}
+        }
+    }
+    if has_comma {
+        ListItems::Plain(Some(value))
     } else {
-        ListItems::Plain(value.split(','))
+        ListItems::Single(Some(trim(value)).filter(|item| !item.is_empty()))
     }
 }
 
 /// Iterator returned by [`list_items`].
 #[derive(Debug, Clone)]
 pub enum ListItems<'a> {
-    /// No quotes in the value: a lazy split.
+    /// No comma and no quote: the one item, until taken.
     #[doc(hidden)]
-    Plain(std::str::Split<'a, char>),
-    /// Quotes present: split once up front.
+    Single(Option<&'a str>),
+    /// No quote: the text between the items already taken from either end.
+    #[doc(hidden)]
+    Plain(Option<&'a str>),
+    /// Quotes present: split once up front (rare).
     #[doc(hidden)]
     Quoted(std::vec::IntoIter<&'a str>),
 }
@@ -50,8 +61,25 @@ impl<'a> Iterator for ListItems<'a> {
     type Item = &'a str;
     fn next(&mut self) -> Option<&'a str> {
         match self {
-            ListItems::Plain(it) => it.by_ref().map(str::trim).find(|s| !s.is_empty()),
-            ListItems::Quoted(it) => it.next(),
+            ListItems::Single(item) => item.take(),
+            ListItems::Plain(rest) => loop {
+                let text = (*rest)?;
+                let item = match text.bytes().position(|b| b == b',') {
+                    Some(comma) => {
+                        *rest = Some(&text[comma + 1..]);
+                        &text[..comma]
+                    }
+                    None => {
+                        *rest = None;
+                        text
+                    }
+                };
+                let item = trim(item);
+                if !item.is_empty() {
+                    return Some(item);
+                }
+            },
+            ListItems::Quoted(items) => items.next(),
         }
     }
 }
@@ -59,14 +87,37 @@ impl<'a> Iterator for ListItems<'a> {
 impl DoubleEndedIterator for ListItems<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
         match self {
-            ListItems::Plain(it) => loop {
-                let item = it.next_back()?.trim();
+            ListItems::Single(item) => item.take(),
+            ListItems::Plain(rest) => loop {
+                let text = (*rest)?;
+                let item = match text.bytes().rposition(|b| b == b',') {
+                    Some(comma) => {
+                        *rest = Some(&text[..comma]);
+                        &text[comma + 1..]
+                    }
+                    None => {
+                        *rest = None;
+                        text
+                    }
+                };
+                let item = trim(item);
                 if !item.is_empty() {
                     return Some(item);
                 }
             },
-            ListItems::Quoted(it) => it.next_back(),
+            ListItems::Quoted(items) => items.next_back(),
         }
+    }
+}
+
+/// `str::trim`, skipped when both ends are ASCII and not white space (a Unicode white-space
+/// character starts and ends with a non-ASCII byte).
+fn trim(item: &str) -> &str {
+    let solid = |b: &u8| b.is_ascii() && !char::from(*b).is_whitespace();
+    match item.as_bytes() {
+        [first, .., last] if solid(first) && solid(last) => item,
+        [only] if solid(only) => item,
+        _ => item.trim(),
     }
 }
 
@@ -99,19 +150,50 @@ fn push_item<'a>(items: &mut Vec<&'a str>, raw: &'a str) {
 }
 
 /// Parse one `X-Forwarded-For` item: `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]`, `[::1]:80`.
-/// A missing port is 0.
+/// A missing port is 0. The form ANCM writes (`a.b.c.d:port`) is read by hand first; no
+/// text parses as more than one form, so the order does not change the result.
 pub fn parse_for(item: &str) -> Option<(IpAddr, u16)> {
-    if let Ok(ip) = item.parse::<IpAddr>() {
-        return Some((ip, 0));
+    if let Some(bracketed) = item.strip_prefix('[') {
+        if let Ok(addr) = item.parse::<SocketAddrV6>() {
+            return Some((IpAddr::V6(*addr.ip()), addr.port()));
+        }
+        let ip = bracketed.strip_suffix(']')?.parse::<Ipv6Addr>().ok()?;
+        return Some((IpAddr::V6(ip), 0));
     }
-    if let Ok(sa) = item.parse::<SocketAddr>() {
-        return Some((sa.ip(), sa.port()));
+    if let Some(addr) = parse_plain_v4_endpoint(item.as_bytes()) {
+        return Some((IpAddr::V4(*addr.ip()), addr.port()));
     }
-    let inner = item.strip_prefix('[')?.strip_suffix(']')?;
-    inner
-        .parse::<std::net::Ipv6Addr>()
-        .ok()
-        .map(|ip| (IpAddr::V6(ip), 0))
+    if let Ok(addr) = item.parse::<SocketAddrV4>() {
+        return Some((IpAddr::V4(*addr.ip()), addr.port()));
+    }
+    item.parse::<IpAddr>().ok().map(|ip| (ip, 0))
+}
+
+/// `a.b.c.d:port` in the shape ANCM writes it (octets without leading zeros, a port of one to
+/// five digits); `None` for anything else, which the standard parsers then see. Whatever this
+/// accepts, `SocketAddrV4::from_str` reads the same way.
+fn parse_plain_v4_endpoint(item: &[u8]) -> Option<SocketAddrV4> {
+    let mut octets = [0u8; 4];
+    let mut rest = item;
+    for (i, octet) in octets.iter_mut().enumerate() {
+        let separator = if i < 3 { b'.' } else { b':' };
+        let end = rest.iter().position(|b| *b == separator)?;
+        let (digits, after) = rest.split_at(end);
+        *octet = u8::try_from(decimal(digits, 3)?).ok()?;
+        rest = &after[1..];
+    }
+    let port = u16::try_from(decimal(rest, 5)?).ok()?;
+    Some(SocketAddrV4::new(octets.into(), port))
+}
+
+/// One to `max` ASCII digits without a leading zero (other than `0` itself).
+fn decimal(digits: &[u8], max: usize) -> Option<u32> {
+    if digits.is_empty() || digits.len() > max || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |n, d| {
+        d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+    })
 }
 
 /// Format one `X-Forwarded-For` item for a client endpoint: IPv4 `a.b.c.d:port`, IPv6
@@ -247,6 +329,70 @@ mod tests {
             prop_assert_eq!(items.len(), prior.len() + 1);
             prop_assert_eq!(*items.last().unwrap(), if tls { "https" } else { "http" });
             prop_assert!(items.iter().all(|i| is_valid_proto(i)));
+        }
+    }
+
+    /// The straightforward implementations the optimised ones must agree with.
+    fn parse_for_reference(item: &str) -> Option<(IpAddr, u16)> {
+        if let Ok(ip) = item.parse::<IpAddr>() {
+            return Some((ip, 0));
+        }
+        if let Ok(sa) = item.parse::<SocketAddr>() {
+            return Some((sa.ip(), sa.port()));
+        }
+        let inner = item.strip_prefix('[')?.strip_suffix(']')?;
+        inner.parse::<Ipv6Addr>().ok().map(|ip| (IpAddr::V6(ip), 0))
+    }
+
+    fn list_reference(value: &str) -> Vec<&str> {
+        if value.contains('"') {
+            split_quoted(value)
+        } else {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parse_for_matches_the_reference(item in "[\\[\\]0-9a-f.:%]{0,24}") {
+            prop_assert_eq!(parse_for(&item), parse_for_reference(&item));
+        }
+
+        #[test]
+        fn plain_v4_endpoints_match_the_reference(item in "[0-9]{0,4}\\.[0-9]{0,4}\\.[0-9]{0,4}\\.[0-9]{0,4}:[0-9]{0,6}") {
+            prop_assert_eq!(parse_for(&item), parse_for_reference(&item));
+        }
+
+        #[test]
+        fn parse_for_reads_every_address_form(addr in any::<SocketAddr>(), bare in any::<bool>(), bracket in any::<bool>()) {
+            let item = match (bare, addr.ip()) {
+                (true, IpAddr::V6(ip)) if bracket => format!("[{ip}]"),
+                (true, ip) => ip.to_string(),
+                (false, _) => addr.to_string(),
+            };
+            prop_assert_eq!(parse_for(&item), parse_for_reference(&item));
+            prop_assert!(parse_for(&item).is_some());
+        }
+
+        #[test]
+        fn list_items_match_the_reference_from_both_ends(
+            text in "[a1,; \t\u{b}\u{a0}\u{3000}\"é]{0,16}",
+            from_back in proptest::collection::vec(any::<bool>(), 0..20),
+        ) {
+            let mut ours = list_items(&text);
+            let mut reference = list_reference(&text).into_iter();
+            for back in from_back {
+                if back {
+                    prop_assert_eq!(ours.next_back(), reference.next_back());
+                } else {
+                    prop_assert_eq!(ours.next(), reference.next());
+                }
+            }
+            prop_assert_eq!(ours.collect::<Vec<_>>(), reference.collect::<Vec<_>>());
         }
     }
 

@@ -32,6 +32,7 @@ use ancm_protocol::client_cert;
 use ancm_protocol::headers::CLIENT_CERT;
 
 use crate::extensions::ClientCertificate;
+use crate::headers::{self, Lines};
 use crate::step::{Step, step_middleware};
 
 /// Reads or drops the forwarded client certificate; see the [module docs](self).
@@ -93,12 +94,19 @@ impl Step for ClientCertStep {
             req.headers_mut().remove(CLIENT_CERT);
             return None;
         }
-        let mut lines = req.headers().get_all(CLIENT_CERT).iter();
-        let decoded = match (lines.next(), lines.next()) {
-            (None, _) => return None,
-            (Some(value), None) if value.is_empty() => return None,
-            (Some(value), None) => client_cert::decode(value.as_bytes()).map_err(|e| e.to_string()),
-            (Some(_), Some(_)) => Err("the header is sent more than once".to_owned()),
+        // Usually absent: finding that out is cheaper without hashing the long name.
+        let [lines] = headers::find(req.headers(), [&CLIENT_CERT]);
+        let decoded = match lines {
+            Lines { first: None, .. } => return None,
+            Lines {
+                first: Some(value),
+                more: false,
+            } if value.is_empty() => return None,
+            Lines {
+                first: Some(value),
+                more: false,
+            } => client_cert::decode(value.as_bytes()).map_err(|e| e.to_string()),
+            Lines { more: true, .. } => Err("the header is sent more than once".to_owned()),
         };
         match decoded {
             Ok(der) => {

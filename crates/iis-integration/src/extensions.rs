@@ -63,14 +63,15 @@ impl Scheme {
     /// A scheme from text: `None` unless it is non-empty and only `A–Z a–z 0–9 + - .`
     /// (the `X-Forwarded-Proto` rule).
     pub fn parse(text: &str) -> Option<Self> {
-        if !ancm_protocol::forwarded::is_valid_proto(text) {
-            return None;
+        // The usual two are valid: no need to check them character by character.
+        match text {
+            ancm_protocol::forwarded::HTTP => Some(Self::HTTP),
+            ancm_protocol::forwarded::HTTPS => Some(Self::HTTPS),
+            other if ancm_protocol::forwarded::is_valid_proto(other) => {
+                Some(Scheme(SchemeText::Owned(other.into())))
+            }
+            _ => None,
         }
-        Some(match text {
-            ancm_protocol::forwarded::HTTP => Self::HTTP,
-            ancm_protocol::forwarded::HTTPS => Self::HTTPS,
-            other => Scheme(SchemeText::Owned(other.into())),
-        })
     }
 
     /// The scheme text.

@@ -66,6 +66,7 @@ mod extensions;
 pub mod extract;
 pub mod forwarded;
 mod future;
+mod headers;
 pub mod integration;
 pub mod pairing_token;
 pub mod path_base;

@@ -117,7 +117,13 @@ impl PathBaseStep {
     /// The rewritten URI and the matched prefix, when the path is under the base.
     fn strip(&self, uri: &Uri) -> Option<(Uri, PathBase)> {
         let path = uri.path();
-        let len = if path.contains('%') {
+        // Only escapes within the base's length can change the match (the byte after it is
+        // compared undecoded either way), so the rest of the path need not be searched.
+        let head = path
+            .as_bytes()
+            .get(..self.base_text.len())
+            .unwrap_or(path.as_bytes());
+        let len = if head.contains(&b'%') {
             match_len_decoded(self.base.as_str(), path)?
         } else {
             self.base.match_len(path)?
@@ -269,6 +275,23 @@ mod tests {
             let stripped = if rest.is_empty() { "" } else { uri.path() };
             proptest::prop_assert_eq!(format!("{path_base}{stripped}"), path);
             proptest::prop_assert_eq!(uri.query(), query.as_deref());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escapes_past_the_base_length_do_not_change_the_match(
+            base in "(/[a-zA-Z0-9%]{1,4}){1,2}",
+            path in "/[a-zA-Z0-9%/]{0,12}",
+        ) {
+            let Ok(base) = AppPath::parse(&base) else { return Ok(()) };
+            let head = path.as_bytes().get(..base.as_str().len()).unwrap_or(path.as_bytes());
+            if !head.contains(&b'%') {
+                proptest::prop_assert_eq!(
+                    base.match_len(&path),
+                    match_len_decoded(base.as_str(), &path)
+                );
+            }
         }
     }
 

@@ -42,6 +42,7 @@ use ancm_protocol::headers::WIN_AUTH_TOKEN;
 use ancm_protocol::win_token;
 
 use crate::extensions::WindowsUser;
+use crate::headers;
 use crate::step::{Step, step_middleware};
 
 /// Reads the forwarded Windows identity; see the [module docs](self).
@@ -81,10 +82,9 @@ pub(crate) struct WindowsIdentityStep;
 
 impl Step for WindowsIdentityStep {
     fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
-        let raw_handle = req
-            .headers()
-            .get(WIN_AUTH_TOKEN)
-            .and_then(|v| win_token::decode(v.as_bytes()));
+        // The first line, as `HeaderMap::get`, without hashing the long name.
+        let [lines] = headers::find(req.headers(), [&WIN_AUTH_TOKEN]);
+        let raw_handle = lines.first.and_then(|v| win_token::decode(v.as_bytes()));
         if let Some(user) = raw_handle.and_then(resolve) {
             req.extensions_mut().insert(user);
         }

@@ -1,9 +1,8 @@
 //! The forwarded-headers algorithm of ASP.NET Core's `ForwardedHeadersMiddleware`.
-use std::borrow::Cow;
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use ancm_protocol::forwarded::{is_valid_host, list_items, parse_for};
+use ancm_protocol::forwarded::is_valid_host;
 use ancm_protocol::headers::{
     X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_ORIGINAL_FOR,
     X_ORIGINAL_HOST, X_ORIGINAL_PREFIX, X_ORIGINAL_PROTO,
@@ -12,6 +11,9 @@ use http::header::HOST;
 use http::uri::Authority;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
 
+use ancm_protocol::forwarded::parse_for;
+
+use super::list::List;
 use super::options::{ForwardedHeadersOptions, XForwarded};
 use crate::extensions::{ClientAddr, PathBase, Scheme, peer_addr};
 use crate::step::Step;
@@ -22,48 +24,59 @@ pub(crate) struct ForwardedStep {
 }
 
 /// What the walk over the entries accepted.
+#[derive(Default)]
 struct Accepted {
+    /// How many entries of each header the walk consumed.
     consumed: usize,
-    /// Entries per header: For, Proto, Host, Prefix.
-    lens: [usize; 4],
     /// The last accepted `X-Forwarded-For` endpoint.
     endpoint: Option<SocketAddr>,
     scheme: Option<Scheme>,
     host: Option<HeaderValue>,
     prefix: Option<String>,
+    /// Per header (For, Proto, Host, Prefix), the entries left of the consumed ones: its new
+    /// lines when it is rewritten (none: the header is removed). Taken while the headers are
+    /// read, so rewriting them needs no second lookup and parse.
+    kept: [Vec<HeaderValue>; 4],
 }
+
+const KINDS: [XForwarded; 4] = [
+    XForwarded::FOR,
+    XForwarded::PROTO,
+    XForwarded::HOST,
+    XForwarded::PREFIX,
+];
+const NAMES: [HeaderName; 4] = [
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    X_FORWARDED_PREFIX,
+];
 
 impl ForwardedStep {
     pub(crate) fn new(options: ForwardedHeadersOptions) -> Self {
         Self { options }
     }
 
-    /// Walk the entries from the right; `None` when nothing is to be applied.
-    fn accept(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<Accepted> {
+    /// Walk the entries from the right, filling `accepted` (owned by the caller, so the
+    /// large result is not moved); `false` when nothing is to be applied.
+    fn accept(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+        accepted: &mut Accepted,
+    ) -> bool {
         let o = &self.options;
-        let kinds = [
-            XForwarded::FOR,
-            XForwarded::PROTO,
-            XForwarded::HOST,
-            XForwarded::PREFIX,
-        ];
-        let names = [
-            &X_FORWARDED_FOR,
-            &X_FORWARDED_PROTO,
-            &X_FORWARDED_HOST,
-            &X_FORWARDED_PREFIX,
-        ];
-        let texts: [Option<Cow<'_, str>>; 4] = std::array::from_fn(|i| {
+        let found = crate::headers::find(headers, NAMES.each_ref());
+        let lists: [Option<List<'_>>; 4] = std::array::from_fn(|i| {
             o.headers
-                .contains(kinds[i])
-                .then(|| read_list(headers, names[i]))
+                .contains(KINDS[i])
+                .then(|| List::read(headers, &NAMES[i], found[i]))
         });
-        let lens: [usize; 4] =
-            std::array::from_fn(|i| texts[i].as_deref().map_or(0, |t| list_items(t).count()));
-        let enabled = || (0..4).filter(|i| texts[*i].is_some()).map(|i| lens[i]);
         let symmetry = o.require_header_symmetry;
         if symmetry {
-            let mut counts = enabled();
+            let lens: [usize; 4] =
+                std::array::from_fn(|i| lists[i].as_ref().map_or(0, |l| l.items().count()));
+            let mut counts = (0..4).filter(|i| lists[*i].is_some()).map(|i| lens[i]);
             if let Some(first) = counts.next()
                 && counts.any(|len| len != first)
             {
@@ -71,33 +84,18 @@ impl ForwardedStep {
                     ?lens,
                     "forwarded headers have different entry counts; none applied"
                 );
-                return None;
+                return false;
             }
         }
-        let mut entries = enabled().max().unwrap_or(0);
-        if let Some(limit) = o.forward_limit {
-            entries = entries.min(limit);
-        }
-        if entries == 0 {
-            return None;
-        }
+        let limit = o.forward_limit.unwrap_or(usize::MAX);
 
-        let [
-            mut for_items,
-            mut proto_items,
-            mut host_items,
-            mut prefix_items,
-        ] = texts.each_ref().map(|t| t.as_deref().map(list_items));
+        // Each step of the walk takes the next entry from the right of every enabled header
+        // first: when all are used up the walk is over (so nothing has to count the entries
+        // beforehand), and when it stops early the step's entries are left in place.
+        let mut items = lists.each_ref().map(|l| l.as_ref().map(List::items));
+        let mut pending: [Option<&str>; 4] = [None; 4];
         let check_known = o.checks_known_peers();
         let mut current_ip: Option<IpAddr> = peer.map(|p| p.ip());
-        let mut accepted = Accepted {
-            consumed: 0,
-            lens,
-            endpoint: None,
-            scheme: None,
-            host: None,
-            prefix: None,
-        };
         let mut applied = false;
         let asymmetric = |what: &'static str| {
             tracing::warn!(
@@ -105,14 +103,21 @@ impl ForwardedStep {
                 "missing or invalid forwarded entry; none applied"
             );
         };
-        while accepted.consumed < entries {
+        while accepted.consumed < limit {
+            pending = items
+                .each_mut()
+                .map(|items| items.as_mut().and_then(DoubleEndedIterator::next_back));
+            if pending.iter().all(Option::is_none) {
+                break;
+            }
             if check_known && !current_ip.is_some_and(|ip| o.is_known(ip)) {
                 // Stop at the first unknown peer; what earlier entries set still applies.
                 tracing::debug!(peer = ?current_ip, "forwarded headers: unknown proxy");
                 break;
             }
-            if let Some(items) = for_items.as_mut() {
-                match items.next_back() {
+            let [for_item, proto_item, host_item, prefix_item] = pending;
+            if lists[0].is_some() {
+                match for_item {
                     Some(item) => match parse_for(item) {
                         Some((ip, port)) => {
                             applied = true;
@@ -126,27 +131,26 @@ impl ForwardedStep {
                     },
                     None if symmetry => {
                         asymmetric("x-forwarded-for");
-                        return None;
+                        return false;
                     }
                     None => {}
                 }
             }
-            if let Some(items) = proto_items.as_mut() {
-                match items.next_back().and_then(Scheme::parse) {
+            if lists[1].is_some() {
+                match proto_item.and_then(Scheme::parse) {
                     Some(scheme) => {
                         applied = true;
                         accepted.scheme = Some(scheme);
                     }
                     None if symmetry => {
                         asymmetric("x-forwarded-proto");
-                        return None;
+                        return false;
                     }
                     None => {}
                 }
             }
-            if let Some(items) = host_items.as_mut() {
-                let host = items
-                    .next_back()
+            if lists[2].is_some() {
+                let host = host_item
                     .filter(|h| is_valid_host(h) && o.allowed_hosts.allows(h))
                     .and_then(|h| HeaderValue::from_str(h).ok());
                 match host {
@@ -156,27 +160,49 @@ impl ForwardedStep {
                     }
                     None if symmetry => {
                         asymmetric("x-forwarded-host");
-                        return None;
+                        return false;
                     }
                     None => {}
                 }
             }
-            if let Some(items) = prefix_items.as_mut() {
-                match items.next_back().filter(|p| p.starts_with('/')) {
+            if lists[3].is_some() {
+                match prefix_item.filter(|p| p.starts_with('/')) {
                     Some(prefix) => {
                         applied = true;
                         accepted.prefix = Some(decode_prefix(prefix));
                     }
                     None if symmetry => {
                         asymmetric("x-forwarded-prefix");
-                        return None;
+                        return false;
                     }
                     None => {}
                 }
             }
+            pending = [None; 4];
             accepted.consumed += 1;
         }
-        applied.then_some(accepted)
+        if !applied {
+            return false;
+        }
+        // The headers `apply` rewrites: For whenever it is enabled and there is an endpoint
+        // (the walk starts at the peer), the others when their entry was accepted. They keep
+        // the entries the walk did not consume: those left of it, and those of a step that
+        // stopped it.
+        let rewritten = [
+            o.headers.contains(XForwarded::FOR) && accepted.endpoint.or(peer).is_some(),
+            accepted.scheme.is_some(),
+            accepted.host.is_some(),
+            accepted.prefix.is_some(),
+        ];
+        for (i, items) in items.iter_mut().enumerate() {
+            if let (true, Some(items)) = (rewritten[i], items) {
+                accepted.kept[i] = items
+                    .chain(pending[i])
+                    .filter_map(|item| HeaderValue::from_str(item).ok())
+                    .collect();
+            }
+        }
+        true
     }
 }
 
@@ -192,9 +218,9 @@ impl Step for ForwardedStep {
                 .unwrap_or(Scheme::HTTP),
         };
         let mut client = peer;
-        if let Some(accepted) = self.accept(req.headers(), peer) {
-            let consumed = accepted.consumed;
-            let [for_len, proto_len, host_len, prefix_len] = accepted.lens;
+        let mut accepted = Accepted::default();
+        if self.accept(req.headers(), peer, &mut accepted) {
+            let [for_kept, proto_kept, host_kept, prefix_kept] = accepted.kept;
             // As ASP.NET Core: with For enabled the endpoint is (re)set from the walk, which
             // starts at the peer, even when only another header applied.
             let endpoint = accepted.endpoint.or(peer);
@@ -203,7 +229,7 @@ impl Step for ForwardedStep {
             {
                 // Remove before inserting, so the header map rarely has to grow.
                 let headers = req.headers_mut();
-                truncate(headers, &X_FORWARDED_FOR, for_len, consumed);
+                replace_lines(headers, &X_FORWARDED_FOR, for_kept);
                 if let Some(peer) = peer {
                     headers.insert(X_ORIGINAL_FOR, endpoint_value(peer));
                 }
@@ -211,7 +237,7 @@ impl Step for ForwardedStep {
             }
             if let Some(forwarded) = accepted.scheme {
                 let headers = req.headers_mut();
-                truncate(headers, &X_FORWARDED_PROTO, proto_len, consumed);
+                replace_lines(headers, &X_FORWARDED_PROTO, proto_kept);
                 headers.insert(X_ORIGINAL_PROTO, scheme_value(&scheme));
                 scheme = forwarded;
             }
@@ -225,7 +251,7 @@ impl Step for ForwardedStep {
                         .unwrap_or_else(|| HeaderValue::from_static("")),
                 };
                 let headers = req.headers_mut();
-                truncate(headers, &X_FORWARDED_HOST, host_len, consumed);
+                replace_lines(headers, &X_FORWARDED_HOST, host_kept);
                 headers.insert(X_ORIGINAL_HOST, original);
                 if req.uri().authority().is_some() {
                     set_authority(req.uri_mut(), &host);
@@ -239,7 +265,7 @@ impl Step for ForwardedStep {
                     .filter(|p| !p.is_empty())
                     .and_then(|p| HeaderValue::from_str(p.as_str()).ok());
                 let headers = req.headers_mut();
-                truncate(headers, &X_FORWARDED_PREFIX, prefix_len, consumed);
+                replace_lines(headers, &X_FORWARDED_PREFIX, prefix_kept);
                 if let Some(previous) = previous {
                     headers.insert(X_ORIGINAL_PREFIX, previous);
                 }
@@ -254,34 +280,10 @@ impl Step for ForwardedStep {
     }
 }
 
-/// All lines of a list header as one comma-separated text (borrowed in the usual one-line
-/// case). Bytes that are not UTF-8 become U+FFFD, which no entry accepts.
-fn read_list<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Cow<'a, str> {
-    let mut lines = headers.get_all(name).iter();
-    let Some(first) = lines.next() else {
-        return Cow::Borrowed("");
-    };
-    let mut text = String::from_utf8_lossy(first.as_bytes());
-    for line in lines {
-        let joined = text.to_mut();
-        joined.push(',');
-        joined.push_str(&String::from_utf8_lossy(line.as_bytes()));
-    }
-    text
-}
-
-/// Keep the `len - consumed` leftmost entries, one header line each, or remove the header.
-fn truncate(headers: &mut HeaderMap, name: &HeaderName, len: usize, consumed: usize) {
-    if len <= consumed {
-        headers.remove(name);
-        return;
-    }
-    let keep: Vec<HeaderValue> = list_items(&read_list(headers, name))
-        .take(len - consumed)
-        .filter_map(|item| HeaderValue::from_str(item).ok())
-        .collect();
+/// Replace the header by `lines`, one header line each; with none, remove it.
+fn replace_lines(headers: &mut HeaderMap, name: &HeaderName, lines: Vec<HeaderValue>) {
     headers.remove(name);
-    for value in keep {
+    for value in lines {
         headers.append(name, value);
     }
 }
@@ -479,6 +481,48 @@ mod tests {
             values(&s.headers, "x-forwarded-for"),
             ["3.3.3.3", "garbage"]
         );
+    }
+
+    #[test]
+    fn a_walk_stopped_by_an_unknown_peer_keeps_that_steps_entries() {
+        let options = ForwardedHeadersOptions::iis().forward_limit(Some(3));
+        let s = run(
+            options,
+            PEER,
+            &[
+                (
+                    "x-forwarded-for",
+                    "9.9.9.9, 198.51.100.1, 203.0.113.7:51000",
+                ),
+                ("x-forwarded-proto", "ftp, https"),
+            ],
+        );
+        // 203.0.113.7 is not a known proxy, so the second step stops the walk.
+        assert_eq!(s.client, Some("203.0.113.7:51000".parse().unwrap()));
+        assert_eq!(s.scheme, "https");
+        assert_eq!(
+            values(&s.headers, "x-forwarded-for"),
+            ["9.9.9.9", "198.51.100.1"]
+        );
+        assert_eq!(values(&s.headers, "x-forwarded-proto"), ["ftp"]);
+        assert_eq!(values(&s.headers, "x-original-proto"), ["http"]);
+    }
+
+    #[test]
+    fn only_proto_applied_still_resets_for_from_the_peer() {
+        let s = run(
+            ForwardedHeadersOptions::iis().forward_limit(Some(2)),
+            PEER,
+            &[
+                ("x-forwarded-for", ", ,"),
+                ("x-forwarded-proto", " https , "),
+            ],
+        );
+        assert_eq!(s.client, Some("127.0.0.1:60000".parse().unwrap()));
+        assert_eq!(s.scheme, "https");
+        assert!(s.headers.get("x-forwarded-for").is_none());
+        assert!(s.headers.get("x-forwarded-proto").is_none());
+        assert_eq!(values(&s.headers, "x-original-for"), ["127.0.0.1:60000"]);
     }
 
     #[test]

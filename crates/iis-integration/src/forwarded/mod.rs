@@ -46,6 +46,7 @@
 //! Fails closed: with known proxies or networks configured (the default) and no socket peer
 //! in the extensions, nothing is applied. With both lists empty every peer is trusted.
 mod apply;
+mod list;
 mod options;
 
 use std::sync::Arc;
