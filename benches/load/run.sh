@@ -30,6 +30,8 @@ ANCM=$ROOT/target/release/ancm
 HELLO=$ROOT/target/release/examples/hello_backend
 
 WORK=$(mktemp -d)
+# nginx's worker runs unprivileged and writes request bodies to temp files under $WORK.
+chmod 755 "$WORK"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -127,7 +129,11 @@ run_wrk() {
   [ -n "$pid" ] && before=$(cpu_ticks "$pid")
   out=$($PIN_GEN wrk -t1 -c"$conc" -d"${DURATION}s" --latency ${script:+-s "$script"} "http://127.0.0.1:$port/")
   [ -n "$pid" ] && after=$(cpu_ticks "$pid")
-  local reqs rps p50 p99 tps
+  local reqs rps p50 p99 tps bad
+  bad=$(awk '/Non-2xx or 3xx responses/ {print $NF}' <<<"$out")
+  if [ -n "$bad" ]; then
+    echo "WARNING: $LAYOUT $name c$conc: $bad non-2xx/3xx responses; its row is not comparable" >&2
+  fi
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   tps=$(awk '/Transfer\/sec/ {print $2}' <<<"$out")
