@@ -74,6 +74,9 @@ http {
   server {
     listen 127.0.0.1:$NGINX_PORT;
     client_max_body_size 0;
+    # Stream like ancm does (no spooling of request bodies to disk), with 64 KiB buffers.
+    proxy_request_buffering off;
+    client_body_buffer_size 64k;
     proxy_buffers 16 64k;
     proxy_buffer_size 64k;
     location / {
