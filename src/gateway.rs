@@ -320,6 +320,9 @@ fn init_logging(apps: &[(AppPath, PathBuf)]) {
             Err(err) => failures.push((settings.file.clone(), err)),
         }
     }
+    // An empty Vec of layers would answer "never" for every callsite and silence the console
+    // layer too: add the debug layers only when there are some.
+    let debug_layers = (!debug_layers.is_empty()).then_some(debug_layers);
     let _ = tracing_subscriber::registry()
         .with(debug_layers)
         .with(console)

@@ -412,3 +412,36 @@ async fn several_applications_under_one_listener_longest_path_wins() {
         assert_eq!(j["path"], path);
     }
 }
+
+#[test]
+fn logs_to_stderr_and_to_the_module_debug_file() {
+    let config = python_config("", &[]).replace(
+        "</environmentVariables>",
+        "</environmentVariables>\n        <handlerSettings>\n          <handlerSetting name=\"debugLevel\" value=\"FILE,TRACE\" />\n          <handlerSetting name=\"debugFile\" value=\".\\logs\\debug.log\" />\n        </handlerSettings>",
+    );
+    let site = site(&config);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ancm"))
+        .arg("run")
+        .arg(site.path())
+        .arg("--listen")
+        .arg(addr.to_string())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(addr);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(runtime.block_on(get(addr, "/", &[])).status, 200);
+    signal(child.id(), nix::sys::signal::Signal::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("listening") && stderr.contains("stopped"),
+        "{stderr}"
+    );
+    let debug = std::fs::read_to_string(site.path().join("logs/debug.log")).unwrap();
+    assert!(debug.contains("ancm_hosting"), "{debug}");
+}
