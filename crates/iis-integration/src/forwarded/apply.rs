@@ -97,9 +97,9 @@ impl ForwardedStep {
         let check_known = o.checks_known_peers();
         let mut current_ip: Option<IpAddr> = peer.map(|p| p.ip());
         let mut applied = false;
-        let asymmetric = |what: &'static str| {
+        let asymmetric = |what: &HeaderName| {
             tracing::warn!(
-                header = what,
+                header = %what,
                 "missing or invalid forwarded entry; none applied"
             );
         };
@@ -130,7 +130,7 @@ impl ForwardedStep {
                         }
                     },
                     None if symmetry => {
-                        asymmetric("x-forwarded-for");
+                        asymmetric(&X_FORWARDED_FOR);
                         return false;
                     }
                     None => {}
@@ -143,7 +143,7 @@ impl ForwardedStep {
                         accepted.scheme = Some(scheme);
                     }
                     None if symmetry => {
-                        asymmetric("x-forwarded-proto");
+                        asymmetric(&X_FORWARDED_PROTO);
                         return false;
                     }
                     None => {}
@@ -159,7 +159,7 @@ impl ForwardedStep {
                         accepted.host = Some(host);
                     }
                     None if symmetry => {
-                        asymmetric("x-forwarded-host");
+                        asymmetric(&X_FORWARDED_HOST);
                         return false;
                     }
                     None => {}
@@ -172,7 +172,7 @@ impl ForwardedStep {
                         accepted.prefix = Some(decode_prefix(prefix));
                     }
                     None if symmetry => {
-                        asymmetric("x-forwarded-prefix");
+                        asymmetric(&X_FORWARDED_PREFIX);
                         return false;
                     }
                     None => {}
