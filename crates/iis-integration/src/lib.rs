@@ -95,3 +95,8 @@ pub use serve::{ShutdownSignal, bind_listener, graceful_shutdown};
 pub use shutdown_event::{ShutdownEvent, ShutdownEventLayer};
 pub use websockets::{DisableUpgrade, DisableUpgradeLayer};
 pub use windows_identity::{ForwardWindowsIdentity, ForwardWindowsIdentityLayer};
+
+// The README's "host an axum app behind IIS" example must keep compiling.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
