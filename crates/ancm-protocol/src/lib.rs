@@ -4,7 +4,8 @@
 //! `iis-integration`) must agree on lives here and nowhere else: header names, environment
 //! variable names, the shutdown event, the [`PairingToken`], and the codecs for
 //! `X-Forwarded-For`, `X-Forwarded-Proto`, `MS-ASPNETCORE-CLIENTCERT` and
-//! `MS-ASPNETCORE-WINAUTHTOKEN`. The crate does no I/O.
+//! `MS-ASPNETCORE-WINAUTHTOKEN`, plus the add-extension layer both halves use. The crate
+//! does no I/O, except waiting for the OS stop signals behind the `signal` feature.
 //!
 //! ```
 //! use ancm_protocol::{forwarded, headers, PairingToken};
@@ -32,10 +33,13 @@
 pub mod app_path;
 pub mod client_cert;
 pub mod env;
+pub mod extension;
 pub mod forwarded;
 pub mod headers;
 pub mod http_auth;
 pub mod shutdown;
+#[cfg(feature = "signal")]
+pub mod signal;
 mod token;
 pub mod win_token;
 
