@@ -1,4 +1,5 @@
-//! Every file of `shared/webconfig-corpus/` (60 real web.config files) against EXPECTED.tsv.
+//! Every file of `tests/fixtures/webconfig-corpus/` (60 real web.config files) against
+//! EXPECTED.tsv.
 //!
 //! Three outcomes, each asserted exactly: files without a processPath give "Attribute
 //! 'processPath' is required." at their `<aspNetCore>` element; XDT transforms (marked
@@ -13,7 +14,7 @@ use ancm_hosting::config::{self, AspNetCoreConfig, ConfigErrorKind, HostingModel
 
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/webconfig-corpus"
+    "/tests/fixtures/webconfig-corpus"
 );
 
 fn corpus() -> PathBuf {

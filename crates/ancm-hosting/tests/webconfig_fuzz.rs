@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/webconfig-corpus"
+    "/tests/fixtures/webconfig-corpus"
 );
 
 fn corpus() -> &'static [Vec<u8>] {
