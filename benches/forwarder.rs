@@ -21,11 +21,11 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ancm_front::backend::{BackendTarget, FixedBackendLayer};
-use ancm_front::conn::{AddConnectionInfo, ConnectionInfo};
+use ancm_front::backend::BackendTarget;
+use ancm_front::conn::ConnectionInfo;
 use ancm_front::forward::{ForwardConfig, Forwarder};
-use ancm_front::limits::{Limits, LimitsLayer};
-use ancm_front::{AncmConfig, AncmLayer, Body};
+use ancm_front::limits::{LimitsLayer, RequestLimits};
+use ancm_front::{AddExtension, AddExtensionLayer, AncmConfig, AncmLayer, Body};
 use ancm_protocol::PairingToken;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -111,13 +111,13 @@ fn ancm_gateway(backend: SocketAddr) -> (SocketAddr, tokio::runtime::Handle) {
     runtime_thread(move || {
         let target = BackendTarget::new(backend, Some(PairingToken::generate()));
         let stack = ServiceBuilder::new()
-            .layer(FixedBackendLayer::new(target))
-            .layer(LimitsLayer::new(Limits::default()))
+            .layer(AddExtensionLayer::new(target))
+            .layer(LimitsLayer::new(RequestLimits::default()))
             .layer(AncmLayer::new(AncmConfig::default()))
             .service(Forwarder::new(ForwardConfig::default()));
         serve(move |peer| {
             let local: SocketAddr = ([127, 0, 0, 1], 0).into();
-            let svc = AddConnectionInfo::new(stack.clone(), ConnectionInfo::plain(peer, local));
+            let svc = AddExtension::new(stack.clone(), ConnectionInfo::plain(peer, local));
             Box::new(move |req| Box::pin(svc.clone().oneshot(req)))
         })
     })

@@ -7,17 +7,17 @@
 //! Per accepted connection the accept loop builds a [`ConnectionInfo`] (peer, local
 //! address, plain HTTP); per request the stack is, outermost first: connection facts → the
 //! fixed backend choice → request limits (414/431/413) → the ANCM bundle (hop-by-hop,
-//! `MS-ASPNETCORE-*` removal, path base, pairing token, `X-Forwarded-For`/`-Proto`, client
+//! `MS-ASPNETCORE-*` removal, application path, pairing token, `X-Forwarded-For`/`-Proto`, client
 //! certificate, Windows token) → the streaming forwarder. hyper-util's server speaks HTTP/1.1
 //! and h2c to clients, with upgrades on so WebSockets pass.
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ancm_front::backend::{BackendTarget, FixedBackendLayer};
-use ancm_front::conn::{AddConnectionInfo, ConnectionInfo};
+use ancm_front::backend::BackendTarget;
+use ancm_front::conn::ConnectionInfo;
 use ancm_front::forward::{ForwardConfig, Forwarder};
-use ancm_front::limits::{Limits, LimitsLayer};
-use ancm_front::{AncmConfig, AncmLayer};
+use ancm_front::limits::{LimitsLayer, RequestLimits};
+use ancm_front::{AddExtension, AddExtensionLayer, AncmConfig, AncmLayer, RequestTimeout};
 use ancm_protocol::{AppPath, PairingToken};
 use clap::Parser;
 use hyper::body::Incoming;
@@ -43,7 +43,7 @@ struct Args {
     #[arg(long, default_value = "/")]
     app_path: String,
     /// requestTimeout in seconds: per connect, response head and body gap (0 = none).
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = RequestTimeout::WEB_CONFIG_DEFAULT.as_secs())]
     request_timeout: u64,
     /// Largest request body in bytes (413 above); unlimited when absent.
     #[arg(long)]
@@ -91,16 +91,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         app_path: app_path.clone(),
         ..BackendTarget::new(upstream, Some(token))
     };
-    let timeout = (args.request_timeout > 0).then(|| Duration::from_secs(args.request_timeout));
+    let timeout = RequestTimeout::from_web_config(Duration::from_secs(args.request_timeout));
     let forwarder = Forwarder::new(
         ForwardConfig::default()
             .request_timeout(timeout)
             .http2(args.http2_upstream),
     );
     let stack = ServiceBuilder::new()
-        .layer(FixedBackendLayer::new(target))
+        .layer(AddExtensionLayer::new(target))
         .layer(LimitsLayer::new(
-            Limits::default().max_request_body(args.max_request_body),
+            RequestLimits::default().max_request_body(args.max_request_body),
         ))
         .layer(AncmLayer::new(AncmConfig {
             app_path,
@@ -127,7 +127,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().unwrap_or(args.listen);
-        let svc = AddConnectionInfo::new(stack.clone(), ConnectionInfo::plain(peer, local));
+        let svc = AddExtension::new(stack.clone(), ConnectionInfo::plain(peer, local));
         let server = server.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ancm_front::Body;
-use ancm_front::conn::{AddConnectionInfo, ConnectionInfo};
+use ancm_front::conn::ConnectionInfo;
+use ancm_front::{AddExtension, Body};
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -247,7 +247,7 @@ where
     S::Future: Send + 'static,
 {
     let peer = info.peer_addr();
-    let service = TowerToHyperService::new(AddConnectionInfo::new(service, info));
+    let service = TowerToHyperService::new(AddExtension::new(service, info));
     let conn = handle
         .builder
         .serve_connection_with_upgrades(io, service)

@@ -1,24 +1,24 @@
 //! The backend a request is routed to, as a request extension.
 //!
-//! Whoever selects the backend — the supervisor in `ancm-hosting`, or
-//! [`FixedBackendLayer`] for a single known upstream — inserts a [`BackendTarget`]; the
-//! pairing-token layer, the Windows-token layer and the forwarder read it.
-//!
 //! ```
-//! use ancm_front::backend::{BackendTarget, FixedBackendLayer};
+//! use ancm_front::AddExtensionLayer;
+//! use ancm_front::backend::BackendTarget;
 //! use ancm_protocol::PairingToken;
 //! let target = BackendTarget::new("127.0.0.1:5000".parse().unwrap(), Some(PairingToken::generate()));
-//! let _layer = FixedBackendLayer::new(target);
+//! // One known upstream: every request goes to it.
+//! let _layer = AddExtensionLayer::new(target);
 //! ```
+//!
+//! Whoever selects the backend — the supervisor in `ancm-hosting`, or an
+//! [`AddExtensionLayer`](crate::AddExtensionLayer) for a single known upstream — inserts a
+//! [`BackendTarget`]; the pairing-token layer, the Windows-token layer and the forwarder read
+//! it.
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use ancm_protocol::{AppPath, PairingToken};
-use http::Request;
-use tower_layer::Layer;
-use tower_service::Service;
+
+use crate::RequestTimeout;
 
 /// Where a request goes: the backend's loopback address, its pairing token, and its process.
 #[derive(Clone, Debug)]
@@ -32,21 +32,21 @@ pub struct BackendTarget {
     /// The process listening on `addr`, when the front owns it (needed to duplicate Windows
     /// token handles into it).
     pub process: Option<Arc<BackendProcess>>,
-    /// The backend's `requestTimeout` (per phase), overriding the forwarder's own, so a
-    /// recycle with a new web.config applies it; `Duration::ZERO` (web.config `00:00:00`)
-    /// means no limit.
-    pub request_timeout: Option<Duration>,
+    /// The backend's `requestTimeout` (per phase); [`RequestTimeout::Inherit`] (the default)
+    /// uses the forwarder's own.
+    pub request_timeout: RequestTimeout,
 }
 
 impl BackendTarget {
-    /// A target at `addr` with `token`, app path `/`, no known process.
+    /// A target at `addr` with `token`, app path `/`, no known process, the forwarder's
+    /// `requestTimeout`.
     pub fn new(addr: SocketAddr, token: Option<PairingToken>) -> Self {
         Self {
             addr,
             token,
             app_path: AppPath::root(),
             process: None,
-            request_timeout: None,
+            request_timeout: RequestTimeout::Inherit,
         }
     }
 }
@@ -59,53 +59,4 @@ pub struct BackendProcess {
     /// A handle to that process with `PROCESS_DUP_HANDLE` access (Windows only).
     #[cfg(windows)]
     pub handle: Option<std::os::windows::io::OwnedHandle>,
-}
-
-/// Inserts a fixed [`BackendTarget`] into every request (for a gateway in front of one
-/// upstream that the front does not supervise).
-#[derive(Clone, Debug)]
-pub struct FixedBackendLayer {
-    target: BackendTarget,
-}
-
-impl FixedBackendLayer {
-    /// Route every request to `target`.
-    pub fn new(target: BackendTarget) -> Self {
-        Self { target }
-    }
-}
-
-impl<S> Layer<S> for FixedBackendLayer {
-    type Service = FixedBackend<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        FixedBackend {
-            inner,
-            target: self.target.clone(),
-        }
-    }
-}
-
-/// Service of [`FixedBackendLayer`].
-#[derive(Clone, Debug)]
-pub struct FixedBackend<S> {
-    inner: S,
-    target: BackendTarget,
-}
-
-impl<S, B> Service<Request<B>> for FixedBackend<S>
-where
-    S: Service<Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        req.extensions_mut().insert(self.target.clone());
-        self.inner.call(req)
-    }
 }

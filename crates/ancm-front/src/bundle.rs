@@ -2,8 +2,8 @@
 //!
 //! ```
 //! use ancm_front::backend::BackendTarget;
-//! use ancm_front::conn::{ConnectionInfo, MockConnectionInfo};
-//! use ancm_front::{AncmConfig, AncmLayer, Body};
+//! use ancm_front::conn::ConnectionInfo;
+//! use ancm_front::{AddExtensionLayer, AncmConfig, AncmLayer, Body};
 //! use ancm_protocol::{AppPath, PairingToken};
 //! use http::{Request, Response};
 //! use tower::{Layer, ServiceExt, service_fn};
@@ -23,8 +23,8 @@
 //! let target = BackendTarget::new("127.0.0.1:5000".parse().unwrap(), Some(token));
 //! let info = ConnectionInfo::tls("203.0.113.7:51000".parse().unwrap(), "0.0.0.0:443".parse().unwrap(), None);
 //! // Outermost first: connection facts (from the accept loop), the backend choice, the bundle.
-//! let svc = MockConnectionInfo::new(info)
-//!     .layer(ancm_front::backend::FixedBackendLayer::new(target)
+//! let svc = AddExtensionLayer::mock(info)
+//!     .layer(AddExtensionLayer::new(target)
 //!     .layer(AncmLayer::new(config).layer(backend)));
 //! let req = Request::get("/shop/cart")
 //!     .header("connection", "x-secret, ms-aspnetcore-token")
@@ -43,8 +43,8 @@
 //! 1. [hop-by-hop](crate::hop_by_hop) removal, first, so a client cannot name an added
 //!    header in `Connection` to delete it (responses are cleaned on the way back);
 //! 2. [`MS-ASPNETCORE*` removal](crate::module_headers);
-//! 3. the [path base](crate::path_base): requests outside the application path get `404` or
-//!    go to the fallback ([`AncmLayer::with_fallback`]);
+//! 3. the [application path](crate::app_path): requests outside it get `404` or go to the
+//!    fallback ([`AncmLayer::with_fallback`]);
 //! 4. the [pairing token](crate::pairing_token);
 //! 5. [`X-Forwarded-For`](crate::forwarded_for);
 //! 6. [`X-Forwarded-Proto`](crate::forwarded_proto);
@@ -58,11 +58,12 @@
 //! # What it needs on the request
 //!
 //! * a [`ConnectionInfo`] extension, from the accept loop
-//!   ([`ConnectionInfoLayer`](crate::conn::ConnectionInfoLayer)); without one the
-//!   `X-Forwarded-*` headers are left as they came and no client certificate is sent;
+//!   ([`AddExtensionLayer`](crate::AddExtensionLayer), see [`conn`](crate::conn)); without
+//!   one the `X-Forwarded-*` headers are left as they came and no client certificate is sent;
 //! * a [`BackendTarget`](crate::BackendTarget) extension for the default token source and
-//!   for Windows token duplication, from the backend selector (or
-//!   [`FixedBackendLayer`](crate::backend::FixedBackendLayer)), layered outside this one;
+//!   for Windows token duplication, from the backend selector (or an
+//!   [`AddExtensionLayer`](crate::AddExtensionLayer) for one fixed upstream), layered outside
+//!   this one;
 //! * a [`WindowsIdentity`](crate::win_auth_token::WindowsIdentity) from an authentication
 //!   layer, to forward a Windows token.
 //!
@@ -70,10 +71,8 @@
 //!
 //! The inner service's response body must implement `From<`[`Body`]`>` (for the `502.3` page)
 //! and `Default` (for the `404`). [`Body`] does both, as does the forwarder's response.
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use ancm_protocol::AppPath;
 use ancm_protocol::headers::TOKEN;
@@ -82,13 +81,15 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::Body;
+use crate::app_path::{AppPathCheck, Fallback, NotFound, Unmatched};
 use crate::conn::ConnectionInfo;
 use crate::forwarded_for::ForwardedMode;
+use crate::future::ResponseFuture;
 use crate::hop_by_hop::Found;
 use crate::pairing_token::TokenFrom;
-use crate::path_base::{Fallback, NotFound, PathBaseConfig, Unmatched};
+use crate::step::{inner_service_accessors, with_extensions};
 use crate::{
-    client_cert, conn, forwarded_for, forwarded_proto, hop_by_hop, module_headers, pairing_token,
+    client_cert, forwarded_for, forwarded_proto, hop_by_hop, module_headers, pairing_token,
     win_auth_token,
 };
 
@@ -134,7 +135,7 @@ impl Default for AncmConfig {
 /// The configuration as the service uses it.
 #[derive(Debug)]
 struct Prepared {
-    path_base: PathBaseConfig,
+    app_path: AppPathCheck,
     token: TokenFrom,
     forwarded_for: ForwardedMode,
     include_port: bool,
@@ -145,12 +146,12 @@ struct Prepared {
 
 impl From<AncmConfig> for Prepared {
     fn from(c: AncmConfig) -> Self {
-        let mut path_base = PathBaseConfig::new(c.app_path);
+        let mut app_path = AppPathCheck::new(c.app_path);
         if c.send_prefix {
-            path_base.send_prefix();
+            app_path.send_prefix();
         }
         Self {
-            path_base,
+            app_path,
             token: c.token,
             forwarded_for: c.forwarded_for,
             include_port: c.include_port,
@@ -196,7 +197,7 @@ impl<F> AncmLayer<F> {
 
     /// The application path.
     pub fn app_path(&self) -> &AppPath {
-        self.config.path_base.app_path()
+        self.config.app_path.app_path()
     }
 }
 
@@ -219,6 +220,22 @@ pub struct Ancm<S, F = NotFound> {
     unmatched: F,
 }
 
+impl<S> Ancm<S, NotFound> {
+    /// Wrap `inner` with every front layer for `config`; requests outside the application
+    /// path get `404`.
+    pub fn new(inner: S, config: AncmConfig) -> Self {
+        Self {
+            inner,
+            config: Arc::new(config.into()),
+            unmatched: NotFound::default(),
+        }
+    }
+}
+
+impl<S, F> Ancm<S, F> {
+    inner_service_accessors!();
+}
+
 impl<S, F, B, ResBody> Service<Request<B>> for Ancm<S, F>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
@@ -227,7 +244,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, F::Future, ResBody>;
+    type Future = ResponseFuture<S::Future, ResBody, F::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -243,12 +260,10 @@ where
             module_headers::strip_present(headers);
         }
         // From here on no `MS-ASPNETCORE*` header is left: the steps below only add.
-        if !c.path_base.admit(&mut req) {
-            return ResponseFuture::new(Kind::Unmatched {
-                fut: self.unmatched.respond(req),
-            });
+        if !c.app_path.admit(&mut req) {
+            return ResponseFuture::unmatched(self.unmatched.respond(req)).strip_hop_by_hop();
         }
-        let injected = conn::with_extensions(&mut req, |h, ext| {
+        let injected = with_extensions(&mut req, |h, ext| {
             if let Some(token) = pairing_token::header_value(&c.token, ext) {
                 h.insert(TOKEN, token);
             }
@@ -259,58 +274,9 @@ where
             win_auth_token::set(h, ext, c.forward_windows_auth_token)
         });
         match injected {
-            Ok(()) => ResponseFuture::new(Kind::Inner {
-                fut: self.inner.call(req),
-            }),
-            Err(error) => ResponseFuture::new(Kind::Ready {
-                resp: Some(win_auth_token::failure_response(&error)),
-            }),
+            Ok(()) => ResponseFuture::inner(self.inner.call(req)).strip_hop_by_hop(),
+            Err(error) => ResponseFuture::ready(win_auth_token::failure_response(&error)),
         }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Future of [`Ancm`]: cleans hop-by-hop headers from the response.
-    pub struct ResponseFuture<A, U, ResBody> {
-        #[pin]
-        kind: Kind<A, U, ResBody>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = KindProj]
-    enum Kind<A, U, ResBody> {
-        Inner { #[pin] fut: A },
-        Unmatched { #[pin] fut: U },
-        Ready { resp: Option<Response<ResBody>> },
-    }
-}
-
-impl<A, U, ResBody> ResponseFuture<A, U, ResBody> {
-    fn new(kind: Kind<A, U, ResBody>) -> Self {
-        Self { kind }
-    }
-}
-
-impl<A, U, ResBody, E> Future for ResponseFuture<A, U, ResBody>
-where
-    A: Future<Output = Result<Response<ResBody>, E>>,
-    U: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = Result<Response<ResBody>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut resp = match self.project().kind.project() {
-            KindProj::Inner { fut } => ready!(fut.poll(cx))?,
-            KindProj::Unmatched { fut } => ready!(fut.poll(cx))?,
-            KindProj::Ready { resp } => match resp.take() {
-                Some(resp) => return Poll::Ready(Ok(resp)),
-                None => panic!("ResponseFuture polled after completion"),
-            },
-        };
-        let status = resp.status();
-        hop_by_hop::strip_response(status, resp.headers_mut());
-        Poll::Ready(Ok(resp))
     }
 }
 
@@ -434,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn path_base_404_and_fallback() {
+    fn app_path_404_and_fallback() {
         let config = AncmConfig {
             app_path: AppPath::parse("/app").expect("path"),
             ..AncmConfig::default()

@@ -2,8 +2,9 @@
 //! connection, and removes it when there is none (contract §1.3 step 7).
 //!
 //! ```
-//! use ancm_front::client_cert::ClientCertLayer;
-//! use ancm_front::conn::{ConnectionInfo, MockConnectionInfo};
+//! use ancm_front::AddExtensionLayer;
+//! use ancm_front::client_cert::SetClientCertLayer;
+//! use ancm_front::conn::ConnectionInfo;
 //! use http::Request;
 //! use tower::{Layer, ServiceExt, service_fn};
 //!
@@ -13,7 +14,7 @@
 //! });
 //! let der = bytes::Bytes::from_static(&[0x30, 0x03, 0x02, 0x01, 0x05]);
 //! let info = ConnectionInfo::tls("203.0.113.7:1".parse().unwrap(), "0.0.0.0:443".parse().unwrap(), Some(der));
-//! let svc = MockConnectionInfo::new(info).layer(ClientCertLayer::new().layer(app));
+//! let svc = AddExtensionLayer::mock(info).layer(SetClientCertLayer::new().layer(app));
 //! assert_eq!(svc.oneshot(Request::new(())).await.unwrap().unwrap(), "MAMCAQU=");
 //! # });
 //! ```
@@ -21,14 +22,14 @@
 //! The certificate comes from the [`ConnectionInfo`] extension and is encoded once per
 //! connection. No [`ConnectionInfo`], a plain connection or no certificate: the header is
 //! removed, so a client-sent one never reaches the backend.
-use std::task::{Context, Poll};
+use std::convert::Infallible;
+use std::ops::ControlFlow;
 
 use ancm_protocol::headers::CLIENT_CERT;
 use http::{HeaderMap, Request};
-use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::conn::ConnectionInfo;
+use crate::step::{Step, inner_service_accessors, step_middleware, with_extensions};
 
 /// Set or remove the header.
 pub(crate) fn apply(headers: &mut HeaderMap, info: Option<&ConnectionInfo>) {
@@ -50,45 +51,44 @@ pub(crate) fn set(headers: &mut HeaderMap, info: Option<&ConnectionInfo>) -> boo
 
 /// Layer that forwards the TLS client certificate in `MS-ASPNETCORE-CLIENTCERT`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ClientCertLayer {
+pub struct SetClientCertLayer {
     _priv: (),
 }
 
-impl ClientCertLayer {
+impl SetClientCertLayer {
     /// The layer.
     pub fn new() -> Self {
         Self::default()
     }
 }
 
-impl<S> Layer<S> for ClientCertLayer {
-    type Service = ClientCert<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        ClientCert { inner }
-    }
-}
-
-/// Service of [`ClientCertLayer`].
+/// Service of [`SetClientCertLayer`].
 #[derive(Clone, Debug)]
-pub struct ClientCert<S> {
+pub struct SetClientCert<S> {
     inner: S,
+    layer: SetClientCertLayer,
 }
 
-impl<S, B> Service<Request<B>> for ClientCert<S>
-where
-    S: Service<Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+impl<S> SetClientCert<S> {
+    /// Wrap `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            layer: SetClientCertLayer::new(),
+        }
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        crate::conn::with_extensions(&mut req, |headers, ext| apply(headers, ext.get()));
-        self.inner.call(req)
+    inner_service_accessors!();
+}
+
+step_middleware!(passing SetClientCertLayer, SetClientCert);
+
+impl Step for SetClientCertLayer {
+    type Answer = Infallible;
+
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<Infallible> {
+        with_extensions(req, |headers, ext| apply(headers, ext.get()));
+        ControlFlow::Continue(())
     }
 }
 

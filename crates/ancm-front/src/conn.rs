@@ -1,30 +1,29 @@
 //! What the accept loop knows about the client connection, as a request extension.
 //!
 //! ```
-//! use ancm_front::conn::{AddConnectionInfo, ConnectionInfo};
+//! use ancm_front::AddExtensionLayer;
+//! use ancm_front::conn::ConnectionInfo;
 //! use http::Request;
-//! use tower::{Service, ServiceExt, service_fn};
+//! use tower::{Layer, ServiceExt, service_fn};
 //!
-//! # tokio_test_block_on(async {
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! // In the accept loop: one `ConnectionInfo` per connection, cloned into each request.
 //! let info = ConnectionInfo::plain("203.0.113.7:51000".parse().unwrap(), "0.0.0.0:80".parse().unwrap());
 //! let app = service_fn(|req: Request<()>| async move {
 //!     let info = req.extensions().get::<ConnectionInfo>().cloned();
 //!     Ok::<_, std::convert::Infallible>(info.map(|i| i.peer_addr()))
 //! });
-//! let svc = AddConnectionInfo::new(app, info);
+//! let svc = AddExtensionLayer::new(info).layer(app);
 //! let peer = svc.oneshot(Request::new(())).await.unwrap();
 //! assert_eq!(peer, Some("203.0.113.7:51000".parse().unwrap()));
 //! # });
-//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
-//! # }
 //! ```
 //!
 //! A hyper accept loop builds one per connection:
 //!
 //! ```no_run
-//! use ancm_front::conn::{ConnectionInfo, ConnectionInfoLayer};
+//! use ancm_front::AddExtensionLayer;
+//! use ancm_front::conn::ConnectionInfo;
 //! use hyper_util::rt::TokioIo;
 //! use tower::{Layer, ServiceExt};
 //!
@@ -37,7 +36,7 @@
 //! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
 //! loop {
 //!     let (stream, _) = listener.accept().await?;
-//!     let svc = ConnectionInfoLayer::new(ConnectionInfo::from_tcp(&stream)?).layer(app.clone());
+//!     let svc = AddExtensionLayer::new(ConnectionInfo::from_tcp(&stream)?).layer(app.clone());
 //!     let svc = hyper::service::service_fn(move |req| svc.clone().oneshot(req));
 //!     tokio::spawn(
 //!         hyper::server::conn::http1::Builder::new()
@@ -48,7 +47,10 @@
 //! # }
 //! ```
 //!
-//! With TLS, use [`ConnectionInfo::tls`] with the peer's certificate from the handshake.
+//! With TLS, use [`ConnectionInfo::tls`] with the peer's certificate from the handshake. In
+//! tests, [`AddExtensionLayer::mock`](crate::AddExtensionLayer::mock) stands in for the
+//! accept loop (like axum's `MockConnectInfo`: only requests without a `ConnectionInfo` get
+//! it), e.g. to test TLS and client-certificate behaviour without a TLS handshake.
 //!
 //! The layers that need the client's endpoint, scheme or certificate
 //! ([`forwarded_for`](crate::forwarded_for), [`forwarded_proto`](crate::forwarded_proto),
@@ -58,13 +60,10 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use ancm_protocol::{client_cert, forwarded};
 use bytes::Bytes;
-use http::{Extensions, HeaderMap, HeaderValue, Request};
-use tower_layer::Layer;
-use tower_service::Service;
+use http::HeaderValue;
 
 /// Facts about the client connection a request arrived on. Cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -150,20 +149,6 @@ impl ConnectionInfo {
     }
 }
 
-/// Run `f` with a request's headers (mutable) and its extensions (shared).
-///
-/// `Request` offers no disjoint borrows; moving the extension map out and back is a pointer
-/// move.
-pub(crate) fn with_extensions<B, R>(
-    req: &mut Request<B>,
-    f: impl FnOnce(&mut HeaderMap, &Extensions) -> R,
-) -> R {
-    let extensions = std::mem::take(req.extensions_mut());
-    let out = f(req.headers_mut(), &extensions);
-    *req.extensions_mut() = extensions;
-    out
-}
-
 impl fmt::Debug for ConnectionInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnectionInfo")
@@ -175,96 +160,6 @@ impl fmt::Debug for ConnectionInfo {
                 &self.0.client_cert.as_ref().map(Bytes::len),
             )
             .finish()
-    }
-}
-
-/// Inserts a clone of one [`ConnectionInfo`] into every request: build one per accepted
-/// connection and wrap the connection's service with it.
-#[derive(Clone, Debug)]
-pub struct ConnectionInfoLayer {
-    info: ConnectionInfo,
-}
-
-impl ConnectionInfoLayer {
-    /// Attach `info` to every request.
-    pub fn new(info: ConnectionInfo) -> Self {
-        Self { info }
-    }
-}
-
-impl<S> Layer<S> for ConnectionInfoLayer {
-    type Service = AddConnectionInfo<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        AddConnectionInfo::new(inner, self.info.clone())
-    }
-}
-
-/// A fixed [`ConnectionInfo`] for tests, like axum's `MockConnectInfo`: every request gets
-/// it, replacing any the request already carries. Use it to test TLS and client-certificate
-/// behaviour without a TLS handshake.
-///
-/// ```
-/// use ancm_front::conn::{ConnectionInfo, MockConnectionInfo};
-/// let layer = MockConnectionInfo::new(ConnectionInfo::tls(
-///     "[2001:db8::1]:443".parse().unwrap(),
-///     "[::1]:443".parse().unwrap(),
-///     Some(bytes::Bytes::from_static(b"\x30\x00")),
-/// ));
-/// # let _ = layer;
-/// ```
-#[derive(Clone, Debug)]
-pub struct MockConnectionInfo {
-    info: ConnectionInfo,
-}
-
-impl MockConnectionInfo {
-    /// Attach `info` to every request.
-    pub fn new(info: ConnectionInfo) -> Self {
-        Self { info }
-    }
-}
-
-impl<S> Layer<S> for MockConnectionInfo {
-    type Service = AddConnectionInfo<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        AddConnectionInfo::new(inner, self.info.clone())
-    }
-}
-
-/// Service of [`ConnectionInfoLayer`] and [`MockConnectionInfo`].
-#[derive(Clone, Debug)]
-pub struct AddConnectionInfo<S> {
-    inner: S,
-    info: ConnectionInfo,
-}
-
-impl<S> AddConnectionInfo<S> {
-    /// Wrap `inner` so every request carries `info`.
-    pub fn new(inner: S, info: ConnectionInfo) -> Self {
-        Self { inner, info }
-    }
-
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-}
-
-impl<S, B> Service<Request<B>> for AddConnectionInfo<S>
-where
-    S: Service<Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        req.extensions_mut().insert(self.info.clone());
-        self.inner.call(req)
     }
 }
 

@@ -1,8 +1,9 @@
 //! Appends the client's `ip:port` to `X-Forwarded-For` (contract §1.3 step 5).
 //!
 //! ```
-//! use ancm_front::conn::{ConnectionInfo, MockConnectionInfo};
-//! use ancm_front::forwarded_for::ForwardedForLayer;
+//! use ancm_front::AddExtensionLayer;
+//! use ancm_front::conn::ConnectionInfo;
+//! use ancm_front::forwarded_for::AddForwardedForLayer;
 //! use http::Request;
 //! use tower::{Layer, ServiceExt, service_fn};
 //!
@@ -11,7 +12,7 @@
 //!     Ok::<_, std::convert::Infallible>(req.headers()["x-forwarded-for"].clone())
 //! });
 //! let info = ConnectionInfo::plain("[2001:db8::1]:51000".parse().unwrap(), "[::]:80".parse().unwrap());
-//! let svc = MockConnectionInfo::new(info).layer(ForwardedForLayer::appending().layer(app));
+//! let svc = AddExtensionLayer::mock(info).layer(AddForwardedForLayer::appending().layer(app));
 //! let req = Request::builder()
 //!     .header("x-forwarded-for", "198.51.100.1")
 //!     .header("x-forwarded-for", "198.51.100.2")
@@ -27,16 +28,16 @@
 //! The client endpoint comes from the [`ConnectionInfo`] extension. A request without one is
 //! passed on with `X-Forwarded-For` untouched (and a `debug` event): the layer cannot know
 //! the client, and removing the header would lose what earlier proxies said.
-use std::task::{Context, Poll};
+use std::convert::Infallible;
+use std::ops::ControlFlow;
 
 use ancm_protocol::forwarded::append_item;
 use ancm_protocol::headers::X_FORWARDED_FOR;
 use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
-use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::conn::ConnectionInfo;
+use crate::step::{Step, inner_service_accessors, step_middleware, with_extensions};
 
 /// What to do with a list header (`X-Forwarded-For`, `X-Forwarded-Proto`) the client sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -96,18 +97,18 @@ pub(crate) fn apply(
 
 /// Layer that appends the client endpoint to `X-Forwarded-For`.
 #[derive(Clone, Copy, Debug)]
-pub struct ForwardedForLayer {
+pub struct AddForwardedForLayer {
     mode: ForwardedMode,
     include_port: bool,
 }
 
-impl Default for ForwardedForLayer {
+impl Default for AddForwardedForLayer {
     fn default() -> Self {
         Self::appending()
     }
 }
 
-impl ForwardedForLayer {
+impl AddForwardedForLayer {
     /// Append to what the client sent (ANCM's behaviour).
     pub fn appending() -> Self {
         Self {
@@ -131,41 +132,35 @@ impl ForwardedForLayer {
     }
 }
 
-impl<S> Layer<S> for ForwardedForLayer {
-    type Service = ForwardedFor<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        ForwardedFor {
+/// Service of [`AddForwardedForLayer`].
+#[derive(Clone, Debug)]
+pub struct AddForwardedFor<S> {
+    inner: S,
+    layer: AddForwardedForLayer,
+}
+
+impl<S> AddForwardedFor<S> {
+    /// Wrap `inner`, appending `ip:port` (ANCM's behaviour; the layer has the other modes).
+    pub fn new(inner: S) -> Self {
+        Self {
             inner,
-            layer: *self,
+            layer: AddForwardedForLayer::appending(),
         }
     }
+
+    inner_service_accessors!();
 }
 
-/// Service of [`ForwardedForLayer`].
-#[derive(Clone, Debug)]
-pub struct ForwardedFor<S> {
-    inner: S,
-    layer: ForwardedForLayer,
-}
+step_middleware!(passing AddForwardedForLayer, AddForwardedFor);
 
-impl<S, B> Service<Request<B>> for ForwardedFor<S>
-where
-    S: Service<Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
+impl Step for AddForwardedForLayer {
+    type Answer = Infallible;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let ForwardedForLayer { mode, include_port } = self.layer;
-        crate::conn::with_extensions(&mut req, |headers, ext| {
-            apply(headers, ext.get(), mode, include_port);
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<Infallible> {
+        with_extensions(req, |headers, ext| {
+            apply(headers, ext.get(), self.mode, self.include_port);
         });
-        self.inner.call(req)
+        ControlFlow::Continue(())
     }
 }
 

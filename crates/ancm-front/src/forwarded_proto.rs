@@ -1,8 +1,9 @@
 //! Appends `http` or `https` to `X-Forwarded-Proto` (contract §1.3 step 6).
 //!
 //! ```
-//! use ancm_front::conn::{ConnectionInfo, MockConnectionInfo};
-//! use ancm_front::forwarded_proto::ForwardedProtoLayer;
+//! use ancm_front::AddExtensionLayer;
+//! use ancm_front::conn::ConnectionInfo;
+//! use ancm_front::forwarded_proto::AddForwardedProtoLayer;
 //! use http::Request;
 //! use tower::{Layer, ServiceExt, service_fn};
 //!
@@ -11,7 +12,7 @@
 //!     Ok::<_, std::convert::Infallible>(req.headers()["x-forwarded-proto"].clone())
 //! });
 //! let info = ConnectionInfo::tls("203.0.113.7:51000".parse().unwrap(), "0.0.0.0:443".parse().unwrap(), None);
-//! let svc = MockConnectionInfo::new(info).layer(ForwardedProtoLayer::overriding().layer(app));
+//! let svc = AddExtensionLayer::mock(info).layer(AddForwardedProtoLayer::overriding().layer(app));
 //! let req = Request::builder().header("x-forwarded-proto", "http").body(()).unwrap();
 //! assert_eq!(svc.oneshot(req).await.unwrap(), "https");
 //! # });
@@ -20,17 +21,17 @@
 //! The scheme is `https` when the [`ConnectionInfo`] says the client connection is TLS.
 //! Several incoming lines are combined into one value first. A request without
 //! [`ConnectionInfo`] is passed on with the header untouched (and a `debug` event).
-use std::task::{Context, Poll};
+use std::convert::Infallible;
+use std::ops::ControlFlow;
 
 use ancm_protocol::forwarded::{HTTP, HTTPS};
 use ancm_protocol::headers::X_FORWARDED_PROTO;
 use http::{HeaderMap, HeaderValue, Request};
-use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::conn::ConnectionInfo;
 pub use crate::forwarded_for::ForwardedMode;
 use crate::forwarded_for::set_list_item;
+use crate::step::{Step, inner_service_accessors, step_middleware, with_extensions};
 
 /// Apply the layer to one request's headers.
 pub(crate) fn apply(headers: &mut HeaderMap, info: Option<&ConnectionInfo>, mode: ForwardedMode) {
@@ -46,11 +47,11 @@ pub(crate) fn apply(headers: &mut HeaderMap, info: Option<&ConnectionInfo>, mode
 
 /// Layer that appends the client connection's scheme to `X-Forwarded-Proto`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ForwardedProtoLayer {
+pub struct AddForwardedProtoLayer {
     mode: ForwardedMode,
 }
 
-impl ForwardedProtoLayer {
+impl AddForwardedProtoLayer {
     /// Append to what the client sent (ANCM's behaviour).
     pub fn appending() -> Self {
         Self {
@@ -66,39 +67,33 @@ impl ForwardedProtoLayer {
     }
 }
 
-impl<S> Layer<S> for ForwardedProtoLayer {
-    type Service = ForwardedProto<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        ForwardedProto {
+/// Service of [`AddForwardedProtoLayer`].
+#[derive(Clone, Debug)]
+pub struct AddForwardedProto<S> {
+    inner: S,
+    layer: AddForwardedProtoLayer,
+}
+
+impl<S> AddForwardedProto<S> {
+    /// Wrap `inner`, appending the scheme (ANCM's behaviour; the layer has the other mode).
+    pub fn new(inner: S) -> Self {
+        Self {
             inner,
-            mode: self.mode,
+            layer: AddForwardedProtoLayer::appending(),
         }
     }
+
+    inner_service_accessors!();
 }
 
-/// Service of [`ForwardedProtoLayer`].
-#[derive(Clone, Debug)]
-pub struct ForwardedProto<S> {
-    inner: S,
-    mode: ForwardedMode,
-}
+step_middleware!(passing AddForwardedProtoLayer, AddForwardedProto);
 
-impl<S, B> Service<Request<B>> for ForwardedProto<S>
-where
-    S: Service<Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
+impl Step for AddForwardedProtoLayer {
+    type Answer = Infallible;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let mode = self.mode;
-        crate::conn::with_extensions(&mut req, |headers, ext| apply(headers, ext.get(), mode));
-        self.inner.call(req)
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<Infallible> {
+        with_extensions(req, |headers, ext| apply(headers, ext.get(), self.mode));
+        ControlFlow::Continue(())
     }
 }
 

@@ -2,7 +2,7 @@
 //! keeping a WebSocket upgrade intact (contract §1.9).
 //!
 //! ```
-//! use ancm_front::hop_by_hop::HopByHopLayer;
+//! use ancm_front::hop_by_hop::RemoveHopByHopLayer;
 //! use http::{Request, Response};
 //! use tower::{Layer, ServiceExt, service_fn};
 //!
@@ -12,7 +12,7 @@
 //!     assert!(req.headers().get("keep-alive").is_none());
 //!     Ok::<_, std::convert::Infallible>(Response::builder().header("connection", "close").body(()).unwrap())
 //! });
-//! let svc = HopByHopLayer::new().layer(app);
+//! let svc = RemoveHopByHopLayer::new().layer(app);
 //! let req = Request::builder()
 //!     .header("connection", "keep-alive, X-Secret")
 //!     .header("keep-alive", "timeout=5")
@@ -30,11 +30,11 @@
 //! `Trailer`, `Transfer-Encoding` and `Upgrade` — the list of contract §8.2.
 //!
 //! A request is a WebSocket upgrade when WebSockets are supported (the default; see
-//! [`HopByHopLayer::without_websockets`]), its only `Upgrade` line is exactly `websocket` (any
-//! case; `websocket, foo` is not) and `Connection` lists `upgrade`. Such a request keeps
-//! `Upgrade` and gets `Connection: upgrade`; its `Sec-WebSocket-Extensions` is removed, as
-//! ANCM does (contract §1.9). A `101 Switching Protocols` response keeps `Upgrade` and gets
-//! `Connection: upgrade`.
+//! [`RemoveHopByHopLayer::without_websockets`]), its only `Upgrade` line is exactly
+//! `websocket` (any case; `websocket, foo` is not) and `Connection` lists `upgrade`. Such a
+//! request keeps `Upgrade` and gets `Connection: upgrade`; its `Sec-WebSocket-Extensions` is
+//! removed, as ANCM does (contract §1.9). A `101 Switching Protocols` response keeps `Upgrade`
+//! and gets `Connection: upgrade`.
 //!
 //! `Transfer-Encoding` is framing, which hyper handles on each side: the server decodes a
 //! chunked body, and the client re-frames it from the body's size hint (chunked when the
@@ -50,9 +50,7 @@
 //!
 //! This layer must run before any layer that adds headers, so a client cannot name an added
 //! header in `Connection` to delete it; [`AncmLayer`](crate::AncmLayer) guarantees that.
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use ancm_protocol::headers::{
     KEEP_ALIVE, MODULE_PREFIX, PROXY_CONNECTION, SEC_WEBSOCKET_EXTENSIONS, is_module_header,
@@ -62,6 +60,9 @@ use http::header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
+
+use crate::future::ResponseFuture;
+use crate::step::inner_service_accessors;
 
 const UPGRADE_TOKEN: &str = "upgrade";
 const TRAILERS: &str = "trailers";
@@ -232,17 +233,17 @@ fn list_contains(value: &HeaderValue, token: &str) -> bool {
 
 /// Layer that removes hop-by-hop headers from requests and responses.
 #[derive(Clone, Copy, Debug)]
-pub struct HopByHopLayer {
+pub struct RemoveHopByHopLayer {
     websockets: bool,
 }
 
-impl Default for HopByHopLayer {
+impl Default for RemoveHopByHopLayer {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl HopByHopLayer {
+impl RemoveHopByHopLayer {
     /// Remove hop-by-hop headers, keeping WebSocket upgrades.
     pub fn new() -> Self {
         Self { websockets: true }
@@ -256,62 +257,50 @@ impl HopByHopLayer {
     }
 }
 
-impl<S> Layer<S> for HopByHopLayer {
-    type Service = HopByHop<S>;
+impl<S> Layer<S> for RemoveHopByHopLayer {
+    type Service = RemoveHopByHop<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        HopByHop {
+        RemoveHopByHop {
             inner,
-            websockets: self.websockets,
+            layer: *self,
         }
     }
 }
 
-/// Service of [`HopByHopLayer`].
+/// Service of [`RemoveHopByHopLayer`].
 #[derive(Clone, Debug)]
-pub struct HopByHop<S> {
+pub struct RemoveHopByHop<S> {
     inner: S,
-    websockets: bool,
+    layer: RemoveHopByHopLayer,
 }
 
-impl<S, B, ResBody> Service<Request<B>> for HopByHop<S>
+impl<S> RemoveHopByHop<S> {
+    /// Wrap `inner`, keeping WebSocket upgrades (the layer can turn them off).
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            layer: RemoveHopByHopLayer::new(),
+        }
+    }
+
+    inner_service_accessors!();
+}
+
+impl<S, B, ResBody> Service<Request<B>> for RemoveHopByHop<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        strip_request(req.headers_mut(), self.websockets);
-        ResponseFuture {
-            inner: self.inner.call(req),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Future of [`HopByHop`]: cleans the response's headers.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-    }
-}
-
-impl<F, ResBody, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut resp = ready!(self.project().inner.poll(cx))?;
-        let status = resp.status();
-        strip_response(status, resp.headers_mut());
-        Poll::Ready(Ok(resp))
+        strip_request(req.headers_mut(), self.layer.websockets);
+        ResponseFuture::inner(self.inner.call(req)).strip_hop_by_hop()
     }
 }
 

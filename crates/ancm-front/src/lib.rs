@@ -9,20 +9,63 @@
 //! Header names and formats come from [`ancm_protocol`]; nothing here spells them again.
 //!
 //! ```
-//! use ancm_front::backend::FixedBackendLayer;
 //! use ancm_front::forward::{ForwardConfig, Forwarder};
-//! use ancm_front::{AncmConfig, AncmLayer, BackendTarget};
+//! use ancm_front::{AddExtensionLayer, AncmConfig, AncmLayer, BackendTarget};
 //! use ancm_protocol::PairingToken;
 //! use tower::ServiceBuilder;
 //!
-//! // One upstream on loopback; per connection, wrap this in `conn::ConnectionInfoLayer`.
+//! // One upstream on loopback; per connection, wrap this in an `AddExtensionLayer` of the
+//! // connection's `ConnectionInfo` (see `conn`).
 //! let target = BackendTarget::new("127.0.0.1:5000".parse().unwrap(), Some(PairingToken::generate()));
 //! let gateway = ServiceBuilder::new()
-//!     .layer(FixedBackendLayer::new(target))
+//!     .layer(AddExtensionLayer::new(target))
 //!     .layer(AncmLayer::new(AncmConfig::default()))
 //!     .service(Forwarder::new(ForwardConfig::default()));
 //! # let _ = gateway;
 //! ```
+//!
+//! # The layers
+//!
+//! Each is an `XLayer` making an `X` service named for what it does; [`AncmLayer`] is all of
+//! them in one service.
+//!
+//! | module | layer | service |
+//! | --- | --- | --- |
+//! | [`hop_by_hop`] | [`RemoveHopByHopLayer`] | [`RemoveHopByHop`] |
+//! | [`module_headers`] | [`StripModuleHeadersLayer`] | [`StripModuleHeaders`] |
+//! | [`app_path`] | [`RequireAppPathLayer`] | [`RequireAppPath`] |
+//! | [`pairing_token`] | [`SetPairingTokenLayer`] | [`SetPairingToken`] |
+//! | [`forwarded_for`] | [`AddForwardedForLayer`] | [`AddForwardedFor`] |
+//! | [`forwarded_proto`] | [`AddForwardedProtoLayer`] | [`AddForwardedProto`] |
+//! | [`client_cert`] | [`SetClientCertLayer`] | [`SetClientCert`] |
+//! | [`win_auth_token`] | [`ForwardWindowsTokenLayer`] | [`ForwardWindowsToken`] |
+//! | [`limits`] | [`LimitsLayer`] | [`Limits`] |
+//! | [`bundle`] | [`AncmLayer`] | [`Ancm`] |
+//!
+//! [`RemoveHopByHopLayer`]: hop_by_hop::RemoveHopByHopLayer
+//! [`RemoveHopByHop`]: hop_by_hop::RemoveHopByHop
+//! [`StripModuleHeadersLayer`]: module_headers::StripModuleHeadersLayer
+//! [`StripModuleHeaders`]: module_headers::StripModuleHeaders
+//! [`RequireAppPathLayer`]: app_path::RequireAppPathLayer
+//! [`RequireAppPath`]: app_path::RequireAppPath
+//! [`SetPairingTokenLayer`]: pairing_token::SetPairingTokenLayer
+//! [`SetPairingToken`]: pairing_token::SetPairingToken
+//! [`AddForwardedForLayer`]: forwarded_for::AddForwardedForLayer
+//! [`AddForwardedFor`]: forwarded_for::AddForwardedFor
+//! [`AddForwardedProtoLayer`]: forwarded_proto::AddForwardedProtoLayer
+//! [`AddForwardedProto`]: forwarded_proto::AddForwardedProto
+//! [`SetClientCertLayer`]: client_cert::SetClientCertLayer
+//! [`SetClientCert`]: client_cert::SetClientCert
+//! [`ForwardWindowsTokenLayer`]: win_auth_token::ForwardWindowsTokenLayer
+//! [`ForwardWindowsToken`]: win_auth_token::ForwardWindowsToken
+//! [`LimitsLayer`]: limits::LimitsLayer
+//! [`Limits`]: limits::Limits
+//! [`Ancm`]: bundle::Ancm
+//!
+//! The request facts they read are request extensions, put there with [`AddExtensionLayer`]:
+//! a [`ConnectionInfo`] per client connection and a [`BackendTarget`] per backend. The
+//! services that can answer a request themselves return [`future::ResponseFuture`]; the
+//! others return their inner service's future.
 //!
 //! # Where ancm-rs deliberately differs from ANCM
 //!
@@ -36,10 +79,12 @@
 //!   ANCM sends the value `0` ([`win_auth_token`]).
 //! * Without a [`ConnectionInfo`] on the request, `X-Forwarded-For`/`-Proto` are left as they
 //!   came (a debug event says so); ANCM always knows its client.
-//! * `requestTimeout` is a per-phase timeout like WinHTTP's; a backend that dies mid-body
-//!   makes the client connection abort (never a silently truncated response).
+//! * `requestTimeout` is a per-phase timeout like WinHTTP's ([`RequestTimeout`]); a backend
+//!   that dies mid-body makes the client connection abort (never a silently truncated
+//!   response).
 #![deny(unsafe_code)]
 
+pub mod app_path;
 pub mod backend;
 pub mod body;
 pub mod bundle;
@@ -49,17 +94,21 @@ pub mod error_page;
 pub mod forward;
 pub mod forwarded_for;
 pub mod forwarded_proto;
+pub mod future;
 pub mod hop_by_hop;
 pub mod limits;
 pub mod module_headers;
 pub mod pairing_token;
-pub mod path_base;
+mod step;
+pub mod timeout;
 pub mod win_auth_token;
 
+pub use ancm_protocol::extension::{AddExtension, AddExtensionLayer};
 pub use backend::{BackendProcess, BackendTarget};
 pub use body::Body;
 pub use bundle::{AncmConfig, AncmLayer};
 pub use conn::ConnectionInfo;
+pub use timeout::RequestTimeout;
 
 /// The error type of boxed bodies and services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

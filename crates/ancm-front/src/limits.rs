@@ -2,9 +2,19 @@
 //! body too large (413).
 //!
 //! ```
-//! use ancm_front::limits::{Limits, LimitsLayer};
-//! let layer = LimitsLayer::new(Limits::default().max_request_body(Some(30_000_000)));
-//! # let _ = layer;
+//! use ancm_front::Body;
+//! use ancm_front::limits::{LimitsLayer, RequestLimits};
+//! use http::{Request, Response, StatusCode};
+//! use tower::{Layer, ServiceExt, service_fn};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let app = service_fn(|_req: Request<_>| async {
+//!     Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+//! });
+//! let svc = LimitsLayer::new(RequestLimits::default().max_request_body(Some(30_000_000))).layer(app);
+//! let big = Request::post("/upload").header("content-length", "40000000").body(Body::empty()).unwrap();
+//! assert_eq!(svc.oneshot(big).await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
+//! # });
 //! ```
 //!
 //! * The URI limit counts the request-target as received (scheme and authority too, when the
@@ -26,7 +36,6 @@
 //! `builder.http1().max_buf_size(64 * 1024)` (its minimum is 8 KiB) and
 //! `builder.http2().max_header_list_size(64 * 1024)`, so that this layer, not the
 //! transport, answers with its clear status.
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -38,11 +47,13 @@ use tower_service::Service;
 
 use crate::Body;
 use crate::error_page::ErrorPage;
+use crate::future::ResponseFuture;
+use crate::step::inner_service_accessors;
 
 /// The limits a [`LimitsLayer`] enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Limits {
+pub struct RequestLimits {
     /// Longest request-target, in bytes. Default 8 KiB.
     pub max_uri_length: usize,
     /// Largest header block (`name: value\r\n` per line), in bytes. Default 32 KiB.
@@ -51,7 +62,7 @@ pub struct Limits {
     pub max_request_body: Option<u64>,
 }
 
-impl Default for Limits {
+impl Default for RequestLimits {
     fn default() -> Self {
         Self {
             max_uri_length: 8 * 1024,
@@ -61,7 +72,7 @@ impl Default for Limits {
     }
 }
 
-impl Limits {
+impl RequestLimits {
     /// Set [`max_uri_length`](Self::max_uri_length).
     pub fn max_uri_length(mut self, max: usize) -> Self {
         self.max_uri_length = max;
@@ -81,7 +92,7 @@ impl Limits {
     }
 }
 
-/// The request body went over [`Limits::max_request_body`].
+/// The request body went over [`RequestLimits::max_request_body`].
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("request body larger than {limit} bytes")]
 pub struct BodyTooLarge {
@@ -89,34 +100,40 @@ pub struct BodyTooLarge {
     pub limit: u64,
 }
 
-/// Layer enforcing [`Limits`].
+/// Layer enforcing [`RequestLimits`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LimitsLayer {
-    limits: Limits,
+    limits: RequestLimits,
 }
 
 impl LimitsLayer {
     /// Enforce `limits`.
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(limits: RequestLimits) -> Self {
         Self { limits }
     }
 }
 
 impl<S> Layer<S> for LimitsLayer {
-    type Service = LimitsService<S>;
+    type Service = Limits<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        LimitsService {
-            inner,
-            limits: self.limits,
-        }
+        Limits::new(inner, self.limits)
     }
 }
 
 /// Service of [`LimitsLayer`].
 #[derive(Debug, Clone)]
-pub struct LimitsService<S> {
+pub struct Limits<S> {
     inner: S,
-    limits: Limits,
+    limits: RequestLimits,
+}
+
+impl<S> Limits<S> {
+    /// Wrap `inner`, enforcing `limits`.
+    pub fn new(inner: S, limits: RequestLimits) -> Self {
+        Self { inner, limits }
+    }
+
+    inner_service_accessors!();
 }
 
 fn uri_length(uri: &Uri) -> usize {
@@ -130,14 +147,14 @@ fn reject(status: StatusCode, kind: &'static str) -> Response<Body> {
     ErrorPage::new(status, 0, kind).into_response()
 }
 
-impl<S, B> Service<Request<B>> for LimitsService<S>
+impl<S, B> Service<Request<B>> for Limits<S>
 where
     S: Service<Request<LimitedBody<B>>, Response = Response<Body>>,
     B: HttpBody<Data = Bytes>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, Body>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -150,7 +167,7 @@ where
                 limit = limits.max_uri_length,
                 "request-target too long (414)"
             );
-            return ResponseFuture::reject(reject(StatusCode::URI_TOO_LONG, "URI Too Long"));
+            return ResponseFuture::ready(reject(StatusCode::URI_TOO_LONG, "URI Too Long"));
         }
         let header_bytes: usize = req
             .headers()
@@ -163,7 +180,7 @@ where
                 header_bytes,
                 "request headers too large (431)"
             );
-            return ResponseFuture::reject(reject(
+            return ResponseFuture::ready(reject(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "Request Header Fields Too Large",
             ));
@@ -177,7 +194,7 @@ where
                 .or_else(|| req.body().size_hint().exact());
             if declared.is_some_and(|len| len > limit) {
                 tracing::info!(limit, declared, "request body too large (413)");
-                return ResponseFuture::reject(reject(
+                return ResponseFuture::ready(reject(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "Request Entity Too Large",
                 ));
@@ -189,55 +206,6 @@ where
             limit,
             seen: 0,
         })))
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Response future of [`LimitsService`].
-    #[derive(Debug)]
-    pub struct ResponseFuture<F> {
-        #[pin]
-        kind: FutureKind<F>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = FutureKindProj]
-    #[derive(Debug)]
-    enum FutureKind<F> {
-        Inner { #[pin] fut: F },
-        Reject { resp: Option<Response<Body>> },
-    }
-}
-
-impl<F> ResponseFuture<F> {
-    fn inner(fut: F) -> Self {
-        Self {
-            kind: FutureKind::Inner { fut },
-        }
-    }
-
-    fn reject(resp: Response<Body>) -> Self {
-        Self {
-            kind: FutureKind::Reject { resp: Some(resp) },
-        }
-    }
-}
-
-impl<F, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<Body>, E>>,
-{
-    type Output = Result<Response<Body>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            FutureKindProj::Inner { fut } => fut.poll(cx),
-            FutureKindProj::Reject { resp } => match resp.take() {
-                Some(resp) => Poll::Ready(Ok(resp)),
-                None => Poll::Pending,
-            },
-        }
     }
 }
 

@@ -24,12 +24,13 @@
 //! This removes a forged `MS-ASPNETCORE-TOKEN`, `-EVENT`, `-WINAUTHTOKEN` or `-CLIENTCERT`
 //! before the front adds its own; it must run before those layers, which
 //! [`AncmLayer`](crate::AncmLayer) guarantees.
-use std::task::{Context, Poll};
+use std::convert::Infallible;
+use std::ops::ControlFlow;
 
 use ancm_protocol::headers::is_module_header;
 use http::{HeaderMap, Request};
-use tower_layer::Layer;
-use tower_service::Service;
+
+use crate::step::{Step, inner_service_accessors, step_middleware};
 
 /// Remove every header named `MS-ASPNETCORE*` (any case).
 pub(crate) fn strip(headers: &mut HeaderMap) {
@@ -63,34 +64,33 @@ impl StripModuleHeadersLayer {
     }
 }
 
-impl<S> Layer<S> for StripModuleHeadersLayer {
-    type Service = StripModuleHeaders<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        StripModuleHeaders { inner }
-    }
-}
-
 /// Service of [`StripModuleHeadersLayer`].
 #[derive(Clone, Debug)]
 pub struct StripModuleHeaders<S> {
     inner: S,
+    layer: StripModuleHeadersLayer,
 }
 
-impl<S, B> Service<Request<B>> for StripModuleHeaders<S>
-where
-    S: Service<Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+impl<S> StripModuleHeaders<S> {
+    /// Wrap `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            layer: StripModuleHeadersLayer::new(),
+        }
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+    inner_service_accessors!();
+}
+
+step_middleware!(passing StripModuleHeadersLayer, StripModuleHeaders);
+
+impl Step for StripModuleHeadersLayer {
+    type Answer = Infallible;
+
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<Infallible> {
         strip(req.headers_mut());
-        self.inner.call(req)
+        ControlFlow::Continue(())
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use ancm_front::backend::BackendTarget;
-//! use ancm_front::pairing_token::PairingTokenLayer;
+//! use ancm_front::pairing_token::SetPairingTokenLayer;
 //! use ancm_protocol::{PairingToken, headers};
 //! use http::Request;
 //! use tower::{Layer, ServiceExt, service_fn};
@@ -16,7 +16,7 @@
 //!     async move { Ok::<_, std::convert::Infallible>(ok) }
 //! });
 //! // The default source reads the `BackendTarget` extension the backend selector inserted.
-//! let svc = PairingTokenLayer::from_backend_target().layer(app);
+//! let svc = SetPairingTokenLayer::from_backend_target().layer(app);
 //! let mut req = Request::builder().header("MS-ASPNETCORE-TOKEN", "forged").body(()).unwrap();
 //! req.extensions_mut().insert(BackendTarget::new("127.0.0.1:5000".parse().unwrap(), Some(token)));
 //! assert!(svc.oneshot(req).await.unwrap());
@@ -26,17 +26,17 @@
 //! The header value is marked sensitive ([`PairingToken::header_value`]) and the token is
 //! never logged. When the source has no token for a request the header is removed, so a
 //! client-sent one never reaches the backend.
+use std::convert::Infallible;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use ancm_protocol::PairingToken;
 use ancm_protocol::headers::TOKEN;
 use http::{Extensions, HeaderMap, HeaderValue, Request};
-use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::backend::BackendTarget;
+use crate::step::{Step, inner_service_accessors, step_middleware};
 
 /// Where the pairing token of a request comes from.
 ///
@@ -136,11 +136,11 @@ pub(crate) fn apply(headers: &mut HeaderMap, value: Option<HeaderValue>) {
 
 /// Layer that sets `MS-ASPNETCORE-TOKEN` from a [`TokenSource`].
 #[derive(Clone, Debug)]
-pub struct PairingTokenLayer<T = FromBackendTarget> {
+pub struct SetPairingTokenLayer<T = FromBackendTarget> {
     source: T,
 }
 
-impl PairingTokenLayer<FromBackendTarget> {
+impl SetPairingTokenLayer<FromBackendTarget> {
     /// The token of the request's [`BackendTarget`] (the default).
     pub fn from_backend_target() -> Self {
         Self {
@@ -149,60 +149,56 @@ impl PairingTokenLayer<FromBackendTarget> {
     }
 }
 
-impl Default for PairingTokenLayer<FromBackendTarget> {
+impl Default for SetPairingTokenLayer<FromBackendTarget> {
     fn default() -> Self {
         Self::from_backend_target()
     }
 }
 
-impl PairingTokenLayer<PairingToken> {
+impl SetPairingTokenLayer<PairingToken> {
     /// One fixed token for every request (a gateway in front of one backend).
     pub fn fixed(token: PairingToken) -> Self {
         Self { source: token }
     }
 }
 
-impl<T: TokenSource> PairingTokenLayer<T> {
+impl<T: TokenSource> SetPairingTokenLayer<T> {
     /// Tokens from any [`TokenSource`].
     pub fn with_source(source: T) -> Self {
         Self { source }
     }
 }
 
-impl<S, T: Clone> Layer<S> for PairingTokenLayer<T> {
-    type Service = SetPairingToken<S, T>;
-    fn layer(&self, inner: S) -> Self::Service {
-        SetPairingToken {
+/// Service of [`SetPairingTokenLayer`].
+#[derive(Clone, Debug)]
+pub struct SetPairingToken<S, T = FromBackendTarget> {
+    inner: S,
+    layer: SetPairingTokenLayer<T>,
+}
+
+impl<S, T: TokenSource> SetPairingToken<S, T> {
+    /// Wrap `inner`, with tokens from `source`.
+    pub fn new(inner: S, source: T) -> Self {
+        Self {
             inner,
-            source: self.source.clone(),
+            layer: SetPairingTokenLayer::with_source(source),
         }
     }
 }
 
-/// Service of [`PairingTokenLayer`].
-#[derive(Clone, Debug)]
-pub struct SetPairingToken<S, T = FromBackendTarget> {
-    inner: S,
-    source: T,
+impl<S, T> SetPairingToken<S, T> {
+    inner_service_accessors!();
 }
 
-impl<S, T, B> Service<Request<B>> for SetPairingToken<S, T>
-where
-    S: Service<Request<B>>,
-    T: TokenSource,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
+step_middleware!(passing SetPairingTokenLayer<T: TokenSource>, SetPairingToken);
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
+impl<T: TokenSource> Step for SetPairingTokenLayer<T> {
+    type Answer = Infallible;
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<Infallible> {
         let value = header_value(&self.source, req.extensions());
         apply(req.headers_mut(), value);
-        self.inner.call(req)
+        ControlFlow::Continue(())
     }
 }
 

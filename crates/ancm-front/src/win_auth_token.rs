@@ -2,7 +2,7 @@
 //! step 4).
 //!
 //! ```
-//! use ancm_front::win_auth_token::{WinAuthTokenLayer, WindowsIdentity};
+//! use ancm_front::win_auth_token::{ForwardWindowsTokenLayer, WindowsIdentity};
 //! use ancm_front::Body;
 //! use http::{Request, Response};
 //! use tower::{Layer, ServiceExt, service_fn};
@@ -15,7 +15,7 @@
 //!     }
 //!     Ok::<_, std::convert::Infallible>(resp)
 //! });
-//! let svc = WinAuthTokenLayer::forwarding().layer(app);
+//! let svc = ForwardWindowsTokenLayer::forwarding().layer(app);
 //! let mut req = Request::new(());
 //! // Put there by an authentication layer upstream.
 //! req.extensions_mut().insert(WindowsIdentity::new("Negotiate", 0x2a4));
@@ -30,7 +30,7 @@
 //! ```
 //!
 //! An authentication layer upstream inserts a [`WindowsIdentity`]. The header is sent only
-//! when forwarding is on ([`WinAuthTokenLayer::forwarding`], web.config
+//! when forwarding is on ([`ForwardWindowsTokenLayer::forwarding`], web.config
 //! `forwardWindowsAuthToken`) and the identity's scheme is `Negotiate` or `NTLM` (any case);
 //! otherwise it is removed, so a client-sent one never reaches the backend.
 //!
@@ -54,19 +54,16 @@
 //!
 //! The `502.3` page is an [`ancm_front::Body`](crate::Body), so the inner service's
 //! response body must implement `From<Body>` (`Body` itself does).
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::ops::ControlFlow;
 
 use ancm_protocol::headers::WIN_AUTH_TOKEN;
 use ancm_protocol::win_token;
 use http::{Extensions, HeaderMap, Request, Response};
-use tower_layer::Layer;
-use tower_service::Service;
 
 use crate::Body;
 use crate::backend::BackendTarget;
 use crate::error_page::ErrorPage;
+use crate::step::{Step, inner_service_accessors, step_middleware, with_extensions};
 
 /// A Windows identity an authentication layer established for the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,11 +195,11 @@ mod ffi {
 
 /// Layer that forwards the Windows token of Negotiate/NTLM identities.
 #[derive(Clone, Copy, Debug)]
-pub struct WinAuthTokenLayer {
+pub struct ForwardWindowsTokenLayer {
     forward: bool,
 }
 
-impl WinAuthTokenLayer {
+impl ForwardWindowsTokenLayer {
     /// Forward the token (`forwardWindowsAuthToken="true"`, the web.config default).
     pub fn forwarding() -> Self {
         Self { forward: true }
@@ -214,41 +211,34 @@ impl WinAuthTokenLayer {
     }
 }
 
-impl<S> Layer<S> for WinAuthTokenLayer {
-    type Service = WinAuthToken<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        WinAuthToken {
+/// Service of [`ForwardWindowsTokenLayer`].
+#[derive(Clone, Debug)]
+pub struct ForwardWindowsToken<S> {
+    inner: S,
+    layer: ForwardWindowsTokenLayer,
+}
+
+impl<S> ForwardWindowsToken<S> {
+    /// Wrap `inner`, forwarding the token (the web.config default; the layer can disable it).
+    pub fn new(inner: S) -> Self {
+        Self {
             inner,
-            forward: self.forward,
+            layer: ForwardWindowsTokenLayer::forwarding(),
         }
     }
+
+    inner_service_accessors!();
 }
 
-/// Service of [`WinAuthTokenLayer`].
-#[derive(Clone, Debug)]
-pub struct WinAuthToken<S> {
-    inner: S,
-    forward: bool,
-}
+step_middleware!(answering ForwardWindowsTokenLayer, ForwardWindowsToken);
 
-impl<S, B, ResBody> Service<Request<B>> for WinAuthToken<S>
-where
-    S: Service<Request<B>, Response = Response<ResBody>>,
-    ResBody: From<Body>,
-{
-    type Response = Response<ResBody>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+impl Step for ForwardWindowsTokenLayer {
+    type Answer = Response<Body>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let forward = self.forward;
-        match crate::conn::with_extensions(&mut req, |h, ext| apply(h, ext, forward)) {
-            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
-            Err(error) => ResponseFuture::ready(failure_response(&error)),
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<Response<Body>> {
+        match with_extensions(req, |headers, ext| apply(headers, ext, self.forward)) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(error) => ControlFlow::Break(failure_response(&error)),
         }
     }
 }
@@ -259,52 +249,6 @@ pub(crate) fn failure_response<ResBody: From<Body>>(error: &WinTokenError) -> Re
     ErrorPage::forwarding_failure()
         .into_response()
         .map(ResBody::from)
-}
-
-pin_project_lite::pin_project! {
-    /// Future of [`WinAuthToken`]: the inner service's, or a ready 502.3.
-    pub struct ResponseFuture<F, ResBody> {
-        #[pin]
-        kind: Kind<F, ResBody>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = KindProj]
-    enum Kind<F, ResBody> {
-        Inner { #[pin] fut: F },
-        Ready { resp: Option<Response<ResBody>> },
-    }
-}
-
-impl<F, ResBody> ResponseFuture<F, ResBody> {
-    fn inner(fut: F) -> Self {
-        Self {
-            kind: Kind::Inner { fut },
-        }
-    }
-
-    fn ready(resp: Response<ResBody>) -> Self {
-        Self {
-            kind: Kind::Ready { resp: Some(resp) },
-        }
-    }
-}
-
-impl<F, ResBody, E> Future for ResponseFuture<F, ResBody>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = F::Output;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { fut } => fut.poll(cx),
-            KindProj::Ready { resp } => match resp.take() {
-                Some(resp) => Poll::Ready(Ok(resp)),
-                None => panic!("ResponseFuture polled after completion"),
-            },
-        }
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ancm_front::Body;
 use ancm_front::forward::ForwardConfig;
-use ancm_front::limits::Limits;
+use ancm_front::limits::RequestLimits;
 use bytes::Bytes;
 use forward_common::*;
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -46,7 +46,7 @@ async fn echo_backend() -> SocketAddr {
 #[tokio::test]
 async fn method_path_query_and_host_are_preserved() {
     let backend = echo_backend().await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(backend, Duration::from_secs(5)).await;
     let (out, _) = raw_exchange(
         gw,
         b"PATCH /a/b%20c/%3F?x=1&y=%3F&z HTTP/1.1\r\nHost: shop.example:8443\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -67,7 +67,7 @@ async fn method_path_query_and_host_are_preserved() {
 #[tokio::test]
 async fn absolute_form_target_goes_out_in_origin_form() {
     let backend = echo_backend().await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(backend, Duration::from_secs(5)).await;
     let (out, _) = raw_exchange(
         gw,
         b"GET http://shop.example/p?q=1 HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n",
@@ -80,7 +80,7 @@ async fn absolute_form_target_goes_out_in_origin_form() {
 #[tokio::test]
 async fn http2_client_host_comes_from_authority() {
     let backend = echo_backend().await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(backend, Duration::from_secs(5)).await;
     let stream = TcpStream::connect(gw).await.expect("connect");
     let (mut tx, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -103,7 +103,7 @@ async fn http2_client_host_comes_from_authority() {
 async fn h2c_to_the_backend() {
     let backend = echo_backend().await;
     let config = ForwardConfig::default().default_target(backend).http2(true);
-    let (gw, _) = gateway(config, Limits::default()).await;
+    let (gw, _) = gateway(config, RequestLimits::default()).await;
     for _ in 0..3 {
         let (parts, body) = send(gw, get("/over/h2?x=1")).await.expect("response");
         assert_eq!(parts.status, 200);
@@ -126,7 +126,7 @@ async fn repeated_headers_all_reach_the_client_and_redirects_are_not_followed() 
             .await;
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(backend, Duration::from_secs(5)).await;
     let (parts, body) = send(gw, get("/")).await.expect("response");
     assert_eq!(parts.status, StatusCode::FOUND);
     assert_eq!(parts.headers["location"], "/elsewhere");
@@ -143,7 +143,7 @@ async fn status_line_through_gateway(backend_status_line: &'static str) -> Strin
         let _ = s.write_all(resp.as_bytes()).await;
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(backend, Duration::from_secs(5)).await;
     let (out, _) = raw_exchange(
         gw,
         b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -182,14 +182,14 @@ async fn connect_refused_is_502_3() {
         .expect("bind");
     let dead = listener.local_addr().expect("addr");
     drop(listener);
-    let gw = gateway_to(dead, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(dead, Duration::from_secs(5)).await;
     let (parts, body) = send(gw, get("/")).await.expect("response");
     assert_502_3(&parts, &body);
 }
 
 #[tokio::test]
 async fn no_target_is_502_3() {
-    let (gw, _) = gateway(ForwardConfig::default(), Limits::default()).await;
+    let (gw, _) = gateway(ForwardConfig::default(), RequestLimits::default()).await;
     let (parts, body) = send(gw, get("/")).await.expect("response");
     assert_502_3(&parts, &body);
 }
@@ -200,7 +200,7 @@ async fn invalid_backend_response_is_502_3() {
         let _ = s.write_all(b"this is not http\r\n\r\n").await;
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(backend, Duration::from_secs(5)).await;
     let (parts, body) = send(gw, get("/")).await.expect("response");
     assert_502_3(&parts, &body);
 }
@@ -214,7 +214,7 @@ async fn slow_response_head_is_502_3() {
             .await;
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_millis(300))).await;
+    let gw = gateway_to(backend, Duration::from_millis(300)).await;
     let (parts, body) = send(gw, get("/")).await.expect("response");
     assert_502_3(&parts, &body);
 }
@@ -239,7 +239,7 @@ async fn slow_but_steady_body_is_fine() {
         Response::new(Body::new(StreamBody::new(chunks)))
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_millis(300))).await;
+    let gw = gateway_to(backend, Duration::from_millis(300)).await;
     let (parts, body) = send(gw, get("/")).await.expect("complete response");
     assert_eq!(parts.status, 200);
     assert_eq!(&body[..], b"0;1;2;3;4;5;6;7;8;9;10;11;");
@@ -255,7 +255,7 @@ async fn body_gap_longer_than_timeout_aborts_the_client_response() {
         let _ = s.write_all(b"world").await;
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_millis(300))).await;
+    let gw = gateway_to(backend, Duration::from_millis(300)).await;
     let err = send(gw, get("/"))
         .await
         .expect_err("the body must fail, not complete");
@@ -278,7 +278,7 @@ async fn backend_closing_mid_content_length_body_resets_the_client() {
         // Then the backend dies: the socket closes with 900 bytes owed.
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(backend, Duration::from_secs(5)).await;
     // Raw client: the head may arrive, but never all 1000 bytes, and the connection ends.
     let (out, _) = raw_exchange(gw, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let text = String::from_utf8_lossy(&out);
@@ -307,7 +307,7 @@ async fn backend_closing_mid_chunked_body_resets_the_client() {
             .await;
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(backend, Duration::from_secs(5)).await;
     let (out, _) = raw_exchange(gw, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let text = String::from_utf8_lossy(&out);
     assert!(
@@ -334,7 +334,7 @@ async fn client_gone_drops_the_backend_exchange() {
         }
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(60))).await;
+    let gw = gateway_to(backend, Duration::from_secs(60)).await;
     let mut client = TcpStream::connect(gw).await.expect("connect");
     client
         .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -375,7 +375,7 @@ async fn keep_alive_connections_are_reused() {
         }
     });
     let config = ForwardConfig::default().default_target(backend);
-    let (gw, forwarder) = gateway(config, Limits::default()).await;
+    let (gw, forwarder) = gateway(config, RequestLimits::default()).await;
     let mut tx = client::<Full<Bytes>>(gw).await;
     for _ in 0..5 {
         tx.ready().await.expect("ready");
@@ -407,7 +407,7 @@ async fn request_bodies_stream_with_their_framing() {
         Response::new(Body::from(format!("cl={cl:?} te={te:?} n={n}")))
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(backend, Duration::from_secs(5)).await;
     let (out, _) = raw_exchange(
         gw,
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
@@ -434,7 +434,7 @@ async fn limits_answer_414_431_413() {
     })
     .await;
     let config = ForwardConfig::default().default_target(backend);
-    let limits = Limits::default()
+    let limits = RequestLimits::default()
         .max_uri_length(100)
         .max_header_bytes(1000)
         .max_request_body(Some(10));
@@ -505,7 +505,7 @@ async fn websocket_echo_round_trip() {
             });
         }
     });
-    let gw = gateway_to(backend, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(backend, Duration::from_secs(5)).await;
     let (mut ws, resp) = tokio_tungstenite::connect_async(format!("ws://{gw}/chat"))
         .await
         .expect("websocket handshake through the gateway");
@@ -663,7 +663,7 @@ async fn client_gone_mid_body_closes_the_backend_connection() {
     })
     .await;
     let config = ForwardConfig::default().default_target(backend);
-    let (gw, forwarder) = gateway(config, Limits::default()).await;
+    let (gw, forwarder) = gateway(config, RequestLimits::default()).await;
     let mut client = TcpStream::connect(gw).await.expect("connect");
     client
         .write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -701,7 +701,7 @@ async fn response_trailers_pass_to_a_client_that_accepts_them() {
         resp
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(5))).await;
+    let gw = gateway_to(backend, Duration::from_secs(5)).await;
     let (out, _) = raw_exchange(
         gw,
         b"GET / HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n",

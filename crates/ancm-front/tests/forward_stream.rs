@@ -25,7 +25,7 @@ async fn stream_both_ways(len: u64) -> u64 {
         }
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(30))).await;
+    let gw = gateway_to(backend, Duration::from_secs(30)).await;
     // Warm up allocator arenas and connections before taking the baseline.
     let _ = send(gw, get("/up")).await.expect("warm-up");
     let before = vm_hwm_kib();
@@ -83,7 +83,7 @@ async fn full_duplex_echo() {
         Response::new(Body::new(req.into_body()))
     })
     .await;
-    let gw = gateway_to(backend, Some(Duration::from_secs(30))).await;
+    let gw = gateway_to(backend, Duration::from_secs(30)).await;
     let len = 16 * MIB;
     let req = Request::post("/echo")
         .header("host", "app.example")

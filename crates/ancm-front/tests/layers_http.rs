@@ -286,7 +286,7 @@ async fn upgrade_other_than_websocket_is_removed() {
 }
 
 #[tokio::test]
-async fn path_base_admits_its_own_requests_unchanged_and_404s_others() {
+async fn app_path_admits_its_own_requests_unchanged_and_404s_others() {
     let config = AncmConfig {
         app_path: AppPath::parse("/Shop").expect("path"),
         send_prefix: true,

@@ -4,16 +4,16 @@ mod layers_support;
 use std::convert::Infallible;
 
 use ancm_front::Body;
+use ancm_front::app_path::RequireAppPathLayer;
 use ancm_front::backend::BackendTarget;
-use ancm_front::client_cert::ClientCertLayer;
+use ancm_front::client_cert::SetClientCertLayer;
 use ancm_front::conn::ConnectionInfo;
-use ancm_front::forwarded_for::ForwardedForLayer;
-use ancm_front::forwarded_proto::ForwardedProtoLayer;
-use ancm_front::hop_by_hop::HopByHopLayer;
+use ancm_front::forwarded_for::AddForwardedForLayer;
+use ancm_front::forwarded_proto::AddForwardedProtoLayer;
+use ancm_front::hop_by_hop::RemoveHopByHopLayer;
 use ancm_front::module_headers::StripModuleHeadersLayer;
-use ancm_front::pairing_token::PairingTokenLayer;
-use ancm_front::path_base::PathBaseLayer;
-use ancm_front::win_auth_token::{WinAuthTokenLayer, WindowsIdentity};
+use ancm_front::pairing_token::SetPairingTokenLayer;
+use ancm_front::win_auth_token::{ForwardWindowsTokenLayer, WindowsIdentity};
 use ancm_protocol::{AppPath, PairingToken};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -30,18 +30,18 @@ async fn hand_composed_stack_in_the_documented_order() {
         Ok::<_, Infallible>(resp)
     });
     let svc = ServiceBuilder::new()
-        .layer(HopByHopLayer::new())
+        .layer(RemoveHopByHopLayer::new())
         .layer(StripModuleHeadersLayer::new())
         .layer(
-            PathBaseLayer::new(AppPath::parse("/app").expect("path"))
+            RequireAppPathLayer::new(AppPath::parse("/app").expect("path"))
                 .with_fallback(fallback)
                 .send_prefix(),
         )
-        .layer(PairingTokenLayer::fixed(token))
-        .layer(ForwardedForLayer::overriding().without_port())
-        .layer(ForwardedProtoLayer::appending())
-        .layer(ClientCertLayer::new())
-        .layer(WinAuthTokenLayer::forwarding())
+        .layer(SetPairingTokenLayer::fixed(token))
+        .layer(AddForwardedForLayer::overriding().without_port())
+        .layer(AddForwardedProtoLayer::appending())
+        .layer(SetClientCertLayer::new())
+        .layer(ForwardWindowsTokenLayer::forwarding())
         .service(MiniForwarder::new());
     let der = Bytes::from_static(b"\x30\x03\x02\x01\x05");
     let info = ConnectionInfo::tls(
@@ -115,7 +115,7 @@ async fn windows_token_is_forwarded_as_given_off_windows() {
     let svc = FakeWindowsAuth(
         ServiceBuilder::new()
             .layer(StripModuleHeadersLayer::new())
-            .layer(WinAuthTokenLayer::forwarding())
+            .layer(ForwardWindowsTokenLayer::forwarding())
             .service(MiniForwarder::new()),
     );
     let front = serve(
@@ -135,7 +135,7 @@ async fn windows_token_is_not_sent_when_forwarding_is_off() {
     let backend = echo_backend("127.0.0.1:0").await;
     let svc = FakeWindowsAuth(
         ServiceBuilder::new()
-            .layer(WinAuthTokenLayer::disabled())
+            .layer(ForwardWindowsTokenLayer::disabled())
             .service(MiniForwarder::new()),
     );
     let front = serve(

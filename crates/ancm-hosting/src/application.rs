@@ -39,7 +39,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use ancm_front::error_page::ErrorPage;
-use ancm_front::{BackendTarget, Body};
+use ancm_front::{BackendTarget, Body, RequestTimeout};
 use ancm_protocol::AppPath;
 use ancm_protocol::http_auth::HttpAuth;
 use http::{Request, Response};
@@ -351,7 +351,7 @@ impl Application {
     /// `requestTimeout` of the current configuration (2 minutes when there is none).
     pub fn request_timeout(&self) -> Duration {
         self.config()
-            .map_or(Duration::from_secs(120), |c| c.request_timeout)
+            .map_or(RequestTimeout::WEB_CONFIG_DEFAULT, |c| c.request_timeout)
     }
 
     /// `forwardWindowsAuthToken` of the current configuration (true when there is none).

@@ -13,7 +13,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::error::BodyError;
 use super::pool::Checkout;
-use crate::BoxError;
+use crate::{BoxError, RequestTimeout};
 
 pin_project_lite::pin_project! {
     /// Fails a body with [`BodyError::IdleTimeout`] when its source has been pending for
@@ -24,7 +24,7 @@ pin_project_lite::pin_project! {
     pub(crate) struct IdleTimeout<B> {
         #[pin]
         inner: B,
-        timeout: Option<Duration>,
+        timeout: RequestTimeout,
         // Boxed and created lazily: most small bodies are ready at the first poll.
         sleep: Option<Pin<Box<Sleep>>>,
         armed: bool,
@@ -32,7 +32,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<B> IdleTimeout<B> {
-    pub(crate) fn new(inner: B, timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(inner: B, timeout: RequestTimeout) -> Self {
         Self {
             inner,
             timeout,
@@ -60,7 +60,7 @@ where
                 Poll::Ready(Ok(frame))
             }
             Poll::Pending => {
-                let Some(timeout) = *this.timeout else {
+                let Some(timeout) = this.timeout.limit() else {
                     return Poll::Pending;
                 };
                 let sleep = match this.sleep {
@@ -97,7 +97,7 @@ impl std::fmt::Debug for RequestBody {
 }
 
 impl RequestBody {
-    pub(crate) fn new<B>(body: B, timeout: Option<Duration>) -> Self
+    pub(crate) fn new<B>(body: B, timeout: RequestTimeout) -> Self
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -199,11 +199,7 @@ pin_project_lite::pin_project! {
 }
 
 impl ResponseBody {
-    pub(crate) fn new(
-        body: Incoming,
-        timeout: Option<Duration>,
-        checkout: Option<Checkout>,
-    ) -> Self {
+    pub(crate) fn new(body: Incoming, timeout: RequestTimeout, checkout: Option<Checkout>) -> Self {
         let mut this = Self {
             inner: IdleTimeout::new(body, timeout),
             checkout,

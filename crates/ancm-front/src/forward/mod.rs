@@ -3,17 +3,19 @@
 //!
 //! ```
 //! use std::time::Duration;
+//! use ancm_front::RequestTimeout;
 //! use ancm_front::forward::{ForwardConfig, Forwarder};
+//! let timeout = RequestTimeout::After(Duration::from_secs(300));
 //! let forwarder = Forwarder::new(
 //!     ForwardConfig::default()
-//!         .request_timeout(Some(Duration::from_secs(120)))
+//!         .request_timeout(timeout)
 //!         .default_target("127.0.0.1:5000".parse().unwrap()),
 //! );
 //! // A `tower::Service<Request<B>, Response = Response<ancm_front::Body>, Error = Infallible>`:
 //! // put the ANCM layers in front of it and serve it with hyper (see
 //! // `examples/custom_gateway.rs`). Clones share one connection pool.
 //! let clone = forwarder.clone();
-//! assert_eq!(clone.config().request_timeout, Some(Duration::from_secs(120)));
+//! assert_eq!(clone.config().request_timeout, timeout);
 //! assert_eq!(forwarder.idle_connections("127.0.0.1:5000".parse().unwrap()), 0);
 //! ```
 //!
@@ -34,7 +36,9 @@
 //!   followed.
 //! * **Timeouts** (`requestTimeout`, contract §1.7) are per phase, like WinHTTP's: the
 //!   connect, the wait for the response head, and each idle gap between body chunks in
-//!   either direction. A long but steady stream never times out.
+//!   either direction. A long but steady stream never times out. The target's
+//!   [`RequestTimeout`] applies, or the forwarder's when the target's is
+//!   [`Inherit`](RequestTimeout::Inherit).
 //! * **Failures** before the response head → the 502.3 page ([`ErrorPage::forwarding_failure`])
 //!   and an `ERROR` event with the cause; a client body over the [limit](crate::limits) →
 //!   413; a client body read error → 400. Failures after the head (backend closed early,
@@ -66,7 +70,6 @@
 //!
 //! [`ErrorPage::forwarding_failure`]: crate::error_page::ErrorPage::forwarding_failure
 use std::net::SocketAddr;
-use std::time::Duration;
 
 pub(crate) mod body;
 mod error;
@@ -77,18 +80,19 @@ mod upgrade;
 pub use error::{BodyError, ForwardError};
 pub use service::{Forwarder, ResponseFuture};
 
-/// Default `requestTimeout` of ANCM: two minutes (contract §3.1).
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+use crate::RequestTimeout;
 
 /// Settings of a [`Forwarder`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ForwardConfig {
     /// `requestTimeout`: the limit of each phase (connect, response head, each idle gap in a
-    /// body); `None` waits forever. Default two minutes. What ANCM does with `00:00:00` is
-    /// unverified (contract §1.7); a gateway mapping web.config should pass `None` for it
-    /// rather than a zero duration, which would fail every request.
-    pub request_timeout: Option<Duration>,
+    /// body) for targets that do not set their own. Default
+    /// [`RequestTimeout::ANCM_DEFAULT`] (two minutes); `Inherit` here means that default too.
+    /// What ANCM does with `00:00:00` is unverified (contract §1.7); a gateway mapping
+    /// web.config should use [`RequestTimeout::from_web_config`], which makes it
+    /// `Unlimited`, rather than `After(Duration::ZERO)`, which would fail every request.
+    pub request_timeout: RequestTimeout,
     /// Speak h2c (HTTP/2 with prior knowledge) to backends instead of HTTP/1.1. Default off.
     pub http2: bool,
     /// Where requests without a [`BackendTarget`](crate::BackendTarget) go. Default none
@@ -107,7 +111,7 @@ pub struct ForwardConfig {
 impl Default for ForwardConfig {
     fn default() -> Self {
         Self {
-            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
+            request_timeout: RequestTimeout::ANCM_DEFAULT,
             http2: false,
             default_target: None,
             max_idle_per_backend: 256,
@@ -119,7 +123,7 @@ impl Default for ForwardConfig {
 
 impl ForwardConfig {
     /// Set [`request_timeout`](Self::request_timeout).
-    pub fn request_timeout(mut self, timeout: Option<Duration>) -> Self {
+    pub fn request_timeout(mut self, timeout: RequestTimeout) -> Self {
         self.request_timeout = timeout;
         self
     }

@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 
 use super::body::RequestBody;
 use super::error::{Chain, ForwardError};
+use crate::RequestTimeout;
 
 /// Pool settings derived from the forwarder's configuration.
 #[derive(Debug, Clone)]
@@ -57,11 +58,11 @@ impl Checkout {
 }
 
 async fn with_timeout<F: Future>(
-    timeout: Option<Duration>,
+    timeout: RequestTimeout,
     fut: F,
     on_timeout: impl FnOnce(Duration) -> ForwardError,
 ) -> Result<F::Output, ForwardError> {
-    match timeout {
+    match timeout.limit() {
         Some(t) => tokio::time::timeout(t, fut)
             .await
             .map_err(|_| on_timeout(t)),
@@ -113,7 +114,7 @@ impl Pool {
     async fn connect_tcp(
         &self,
         addr: SocketAddr,
-        timeout: Option<Duration>,
+        timeout: RequestTimeout,
     ) -> Result<TokioIo<TcpStream>, ForwardError> {
         let stream = with_timeout(
             timeout,
@@ -132,7 +133,7 @@ impl Pool {
     async fn connect_h1(
         &self,
         addr: SocketAddr,
-        timeout: Option<Duration>,
+        timeout: RequestTimeout,
     ) -> Result<http1::SendRequest<RequestBody>, ForwardError> {
         let io = self.connect_tcp(addr, timeout).await?;
         let config = &self.inner.config;
@@ -160,7 +161,7 @@ impl Pool {
     async fn connect_h2(
         &self,
         addr: SocketAddr,
-        timeout: Option<Duration>,
+        timeout: RequestTimeout,
     ) -> Result<http2::SendRequest<RequestBody>, ForwardError> {
         let io = self.connect_tcp(addr, timeout).await?;
         let (tx, conn) = http2::Builder::new(TokioExecutor::new())
@@ -187,7 +188,7 @@ impl Pool {
         &self,
         addr: SocketAddr,
         mut req: Request<RequestBody>,
-        timeout: Option<Duration>,
+        timeout: RequestTimeout,
     ) -> Result<(Response<Incoming>, Checkout), ForwardError> {
         loop {
             let (mut tx, reused) = match self.take_idle(addr) {
@@ -230,7 +231,7 @@ impl Pool {
         &self,
         addr: SocketAddr,
         mut req: Request<RequestBody>,
-        timeout: Option<Duration>,
+        timeout: RequestTimeout,
     ) -> Result<Response<Incoming>, ForwardError> {
         let cached = {
             let h2 = self.inner.h2.lock().unwrap_or_else(PoisonError::into_inner);
@@ -276,7 +277,7 @@ impl Pool {
     async fn new_h2(
         &self,
         addr: SocketAddr,
-        timeout: Option<Duration>,
+        timeout: RequestTimeout,
     ) -> Result<http2::SendRequest<RequestBody>, ForwardError> {
         let tx = self.connect_h2(addr, timeout).await?;
         self.inner

@@ -1,6 +1,5 @@
 //! The forwarding service and its future.
 use std::convert::Infallible;
-use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -18,7 +17,8 @@ use super::body::{RequestBody, ResponseBody};
 use super::error::{Chain, ForwardError};
 use super::pool::{Pool, PoolConfig};
 use crate::error_page::ErrorPage;
-use crate::{BackendTarget, Body, BoxError};
+use crate::future;
+use crate::{BackendTarget, Body, BoxError, RequestTimeout};
 
 #[derive(Debug)]
 struct Shared {
@@ -83,30 +83,16 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let shared = Arc::clone(&self.shared);
-        ResponseFuture {
-            inner: Box::pin(async move { Ok(forward(&shared, req).await) }),
-        }
+        future::ResponseFuture::inner(Box::pin(async move { Ok(forward(&shared, req).await) }))
     }
 }
 
-/// Response future of [`Forwarder`].
-pub struct ResponseFuture {
-    inner: Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>,
-}
-
-impl fmt::Debug for ResponseFuture {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl Future for ResponseFuture {
-    type Output = Result<Response<Body>, Infallible>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
+/// Response future of [`Forwarder`]: the boxed exchange, in the crate's one
+/// [`ResponseFuture`](crate::future::ResponseFuture) (and its policy after completion).
+pub type ResponseFuture = future::ResponseFuture<
+    Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>,
+    Body,
+>;
 
 async fn forward<B>(shared: &Shared, req: Request<B>) -> Response<Body>
 where
@@ -116,12 +102,10 @@ where
     let config = &shared.config;
     let target = req.extensions().get::<BackendTarget>();
     let addr = target.map(|t| t.addr).or(config.default_target);
-    // The backend's own requestTimeout wins (it follows web.config recycles); zero is none.
-    let timeout = match target.and_then(|t| t.request_timeout) {
-        Some(t) if t.is_zero() => None,
-        Some(t) => Some(t),
-        None => config.request_timeout,
-    };
+    // The backend's own requestTimeout wins (it follows web.config recycles).
+    let timeout = target
+        .map_or(RequestTimeout::Inherit, |t| t.request_timeout)
+        .or(config.request_timeout);
     let Some(addr) = addr else {
         return failure(&ForwardError::NoTarget, None, req.method());
     };

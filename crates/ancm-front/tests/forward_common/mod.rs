@@ -7,9 +7,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ancm_front::Body;
 use ancm_front::forward::{ForwardConfig, Forwarder};
-use ancm_front::limits::{Limits, LimitsLayer};
+use ancm_front::limits::{LimitsLayer, RequestLimits};
+use ancm_front::{Body, RequestTimeout};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Frame;
@@ -26,7 +26,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A gateway: limits + forwarder, served by hyper-util's auto server with upgrades, as a
 /// real gateway would. Returns its address and the forwarder (to look at the pool).
-pub async fn gateway(config: ForwardConfig, limits: Limits) -> (SocketAddr, Forwarder) {
+pub async fn gateway(config: ForwardConfig, limits: RequestLimits) -> (SocketAddr, Forwarder) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind gateway");
@@ -55,12 +55,12 @@ pub async fn gateway(config: ForwardConfig, limits: Limits) -> (SocketAddr, Forw
     (addr, forwarder)
 }
 
-/// A gateway in front of `backend` with `timeout` and default limits.
-pub async fn gateway_to(backend: SocketAddr, timeout: Option<Duration>) -> SocketAddr {
+/// A gateway in front of `backend` with `requestTimeout` `timeout` and default limits.
+pub async fn gateway_to(backend: SocketAddr, timeout: Duration) -> SocketAddr {
     let config = ForwardConfig::default()
         .default_target(backend)
-        .request_timeout(timeout);
-    gateway(config, Limits::default()).await.0
+        .request_timeout(RequestTimeout::After(timeout));
+    gateway(config, RequestLimits::default()).await.0
 }
 
 /// A hyper backend (HTTP/1.1 and h2c) running `handler` for each request.
@@ -244,9 +244,9 @@ pub fn vm_hwm_kib() -> u64 {
 /// The whole front as a gateway composes it (see `examples/custom_gateway.rs`): connection
 /// facts → fixed backend → limits → ANCM bundle → forwarder.
 pub async fn ancm_gateway(backend: SocketAddr, token: ancm_protocol::PairingToken) -> SocketAddr {
-    use ancm_front::backend::{BackendTarget, FixedBackendLayer};
-    use ancm_front::conn::{AddConnectionInfo, ConnectionInfo};
-    use ancm_front::{AncmConfig, AncmLayer};
+    use ancm_front::backend::BackendTarget;
+    use ancm_front::conn::ConnectionInfo;
+    use ancm_front::{AddExtension, AddExtensionLayer, AncmConfig, AncmLayer};
     use tower::{ServiceBuilder, ServiceExt as _};
 
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -254,11 +254,11 @@ pub async fn ancm_gateway(backend: SocketAddr, token: ancm_protocol::PairingToke
         .expect("bind gateway");
     let addr = listener.local_addr().expect("gateway addr");
     let stack = ServiceBuilder::new()
-        .layer(FixedBackendLayer::new(BackendTarget::new(
+        .layer(AddExtensionLayer::new(BackendTarget::new(
             backend,
             Some(token),
         )))
-        .layer(LimitsLayer::new(Limits::default()))
+        .layer(LimitsLayer::new(RequestLimits::default()))
         .layer(AncmLayer::new(AncmConfig::default()))
         .service(Forwarder::new(ForwardConfig::default()));
     tokio::spawn(async move {
@@ -266,7 +266,7 @@ pub async fn ancm_gateway(backend: SocketAddr, token: ancm_protocol::PairingToke
             let Ok((stream, peer)) = listener.accept().await else {
                 return;
             };
-            let svc = AddConnectionInfo::new(stack.clone(), ConnectionInfo::plain(peer, addr));
+            let svc = AddExtension::new(stack.clone(), ConnectionInfo::plain(peer, addr));
             tokio::spawn(async move {
                 let hyper_svc = service_fn(move |req: Request<Incoming>| svc.clone().oneshot(req));
                 let builder = auto::Builder::new(TokioExecutor::new());

@@ -7,9 +7,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 
-use ancm_front::backend::{BackendTarget, FixedBackendLayer};
-use ancm_front::conn::{ConnectionInfo, ConnectionInfoLayer};
-use ancm_front::{AncmConfig, AncmLayer, Body};
+use ancm_front::backend::BackendTarget;
+use ancm_front::conn::ConnectionInfo;
+use ancm_front::{AddExtensionLayer, AncmConfig, AncmLayer, Body};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full};
@@ -215,7 +215,7 @@ pub async fn front_with<F>(
 ) -> SocketAddr
 where
     F: Clone + Send + Sync + 'static,
-    F: ancm_front::path_base::Unmatched<Incoming, Body, Infallible>,
+    F: ancm_front::app_path::Unmatched<Incoming, Body, Infallible>,
     F::Future: Send,
 {
     serve(bind, target, facts, bundle.layer(MiniForwarder::new())).await
@@ -242,8 +242,8 @@ where
                 Facts::Tcp => ConnectionInfo::from_tcp(&stream).expect("tcp facts"),
                 Facts::Mock(info) => info.clone(),
             };
-            let svc = ConnectionInfoLayer::new(info)
-                .layer(FixedBackendLayer::new(target.clone()).layer(svc.clone()));
+            let svc = AddExtensionLayer::new(info)
+                .layer(AddExtensionLayer::new(target.clone()).layer(svc.clone()));
             tokio::spawn(async move {
                 let hyper_svc = service_fn(move |req: Request<Incoming>| svc.clone().oneshot(req));
                 let _ = hyper::server::conn::http1::Builder::new()

@@ -81,6 +81,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ancm_front::RequestTimeout;
+
 mod expand;
 mod parse;
 mod source;
@@ -189,7 +191,7 @@ impl AspNetCoreConfig {
             stdout_log_enabled: false,
             stdout_log_file: Self::DEFAULT_STDOUT_LOG_FILE.to_owned(),
             request_timeout_raw: None,
-            request_timeout: Duration::from_secs(120),
+            request_timeout: RequestTimeout::WEB_CONFIG_DEFAULT,
             startup_time_limit: 120,
             shutdown_time_limit: 10,
             rapid_fails_per_minute: 10,

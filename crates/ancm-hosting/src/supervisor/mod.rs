@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use ancm_front::BackendTarget;
+use ancm_front::{BackendTarget, RequestTimeout};
 use ancm_protocol::{AppPath, InvalidToken, PairingToken};
 
 use crate::config::AspNetCoreConfig;
@@ -511,7 +511,7 @@ impl Supervisor {
                         token: Some(token.clone()),
                         app_path: spec.app_path.clone(),
                         process: Some(Arc::new(Child::backend_process(listener_pid))),
-                        request_timeout: Some(spec.request_timeout),
+                        request_timeout: RequestTimeout::from_web_config(spec.request_timeout),
                     };
                     return Ok(Ready { child, target });
                 }

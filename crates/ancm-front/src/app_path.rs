@@ -2,7 +2,7 @@
 //! to a fallback service.
 //!
 //! ```
-//! use ancm_front::path_base::PathBaseLayer;
+//! use ancm_front::app_path::RequireAppPathLayer;
 //! use ancm_protocol::AppPath;
 //! use http::{Request, Response, StatusCode};
 //! use tower::{Layer, ServiceExt, service_fn};
@@ -12,7 +12,7 @@
 //!     // The path is forwarded unchanged: the backend strips its own ASPNETCORE_APPL_PATH.
 //!     Ok::<_, std::convert::Infallible>(Response::new(req.uri().path().to_owned()))
 //! });
-//! let svc = PathBaseLayer::new(AppPath::parse("/shop").unwrap()).layer(app);
+//! let svc = RequireAppPathLayer::new(AppPath::parse("/shop").unwrap()).layer(app);
 //! let ok = svc.clone().oneshot(Request::get("/SHOP/cart").body(()).unwrap()).await.unwrap();
 //! assert_eq!(ok.body(), "/SHOP/cart");
 //! let other = svc.oneshot(Request::get("/shopping").body(()).unwrap()).await.unwrap();
@@ -27,14 +27,13 @@
 //! closed with `404`.
 //!
 //! The request goes on with its path unchanged, as ANCM forwards it; the backend strips the
-//! base itself. [`PathBaseLayer::send_prefix`] also sets `X-Forwarded-Prefix` to the
+//! base itself. [`RequireAppPathLayer::send_prefix`] also sets `X-Forwarded-Prefix` to the
 //! configured path (replacing any client value) for backends that read it instead.
 //!
 //! Unmatched requests get an empty `404` (the response body must be `Default`), or go to the
-//! service given to [`PathBaseLayer::with_fallback`] (a clone of it, driven to readiness on
+//! service given to [`RequireAppPathLayer::with_fallback`] (a clone of it, driven to readiness on
 //! its own; the inner service's readiness is then left unused, as with axum's `Router`).
 use std::future::{Future, Ready, ready};
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use ancm_protocol::AppPath;
@@ -45,14 +44,17 @@ use tower::util::Oneshot;
 use tower_layer::Layer;
 use tower_service::Service;
 
-/// The path base check, precomputed.
+use crate::future::ResponseFuture;
+use crate::step::inner_service_accessors;
+
+/// The application path check, precomputed.
 #[derive(Clone, Debug)]
-pub(crate) struct PathBaseConfig {
+pub(crate) struct AppPathCheck {
     app_path: AppPath,
     prefix: Option<HeaderValue>,
 }
 
-impl PathBaseConfig {
+impl AppPathCheck {
     pub(crate) fn new(app_path: AppPath) -> Self {
         Self {
             app_path,
@@ -122,7 +124,7 @@ impl<B, ResBody: Default, E> Unmatched<B, ResBody, E> for NotFound {
 }
 
 /// Sends requests outside the application path to a service (made by
-/// [`PathBaseLayer::with_fallback`]).
+/// [`RequireAppPathLayer::with_fallback`]).
 #[derive(Clone, Debug)]
 pub struct Fallback<G>(G);
 
@@ -146,123 +148,94 @@ where
 
 /// Layer that admits only requests under the application path.
 #[derive(Clone, Debug)]
-pub struct PathBaseLayer<F = NotFound> {
-    config: PathBaseConfig,
+pub struct RequireAppPathLayer<F = NotFound> {
+    check: AppPathCheck,
     unmatched: F,
 }
 
-impl PathBaseLayer<NotFound> {
+impl RequireAppPathLayer<NotFound> {
     /// Admit requests under `app_path`; answer others with `404`.
     pub fn new(app_path: AppPath) -> Self {
         Self {
-            config: PathBaseConfig::new(app_path),
+            check: AppPathCheck::new(app_path),
             unmatched: NotFound::default(),
         }
     }
 }
 
-impl<F> PathBaseLayer<F> {
+impl<F> RequireAppPathLayer<F> {
     /// Send requests outside the path to `fallback` instead of answering `404`.
-    pub fn with_fallback<G>(self, fallback: G) -> PathBaseLayer<Fallback<G>> {
-        PathBaseLayer {
-            config: self.config,
+    pub fn with_fallback<G>(self, fallback: G) -> RequireAppPathLayer<Fallback<G>> {
+        RequireAppPathLayer {
+            check: self.check,
             unmatched: Fallback(fallback),
         }
     }
 
     /// Also set `X-Forwarded-Prefix` to the application path (not for the root).
     pub fn send_prefix(mut self) -> Self {
-        self.config.send_prefix();
+        self.check.send_prefix();
         self
     }
 
     /// The application path.
     pub fn app_path(&self) -> &AppPath {
-        self.config.app_path()
+        self.check.app_path()
     }
 }
 
-impl<S, F: Clone> Layer<S> for PathBaseLayer<F> {
-    type Service = PathBase<S, F>;
+impl<S, F: Clone> Layer<S> for RequireAppPathLayer<F> {
+    type Service = RequireAppPath<S, F>;
     fn layer(&self, inner: S) -> Self::Service {
-        PathBase {
+        RequireAppPath {
             inner,
-            config: self.config.clone(),
+            check: self.check.clone(),
             unmatched: self.unmatched.clone(),
         }
     }
 }
 
-/// Service of [`PathBaseLayer`].
+/// Service of [`RequireAppPathLayer`].
 #[derive(Clone, Debug)]
-pub struct PathBase<S, F = NotFound> {
+pub struct RequireAppPath<S, F = NotFound> {
     inner: S,
-    config: PathBaseConfig,
+    check: AppPathCheck,
     unmatched: F,
 }
 
-impl<S, F, B, ResBody> Service<Request<B>> for PathBase<S, F>
+impl<S> RequireAppPath<S, NotFound> {
+    /// Wrap `inner`, admitting requests under `app_path` and answering others with `404`.
+    pub fn new(inner: S, app_path: AppPath) -> Self {
+        Self {
+            inner,
+            check: AppPathCheck::new(app_path),
+            unmatched: NotFound::default(),
+        }
+    }
+}
+
+impl<S, F> RequireAppPath<S, F> {
+    inner_service_accessors!();
+}
+
+impl<S, F, B, ResBody> Service<Request<B>> for RequireAppPath<S, F>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
     F: Unmatched<B, ResBody, S::Error>,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, F::Future>;
+    type Future = ResponseFuture<S::Future, ResBody, F::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if self.config.admit(&mut req) {
+        if self.check.admit(&mut req) {
             ResponseFuture::inner(self.inner.call(req))
         } else {
             ResponseFuture::unmatched(self.unmatched.respond(req))
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Future of [`PathBase`]: the inner service's or the unmatched answer's.
-    pub struct ResponseFuture<A, U> {
-        #[pin]
-        kind: Kind<A, U>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = KindProj]
-    enum Kind<A, U> {
-        Inner { #[pin] fut: A },
-        Unmatched { #[pin] fut: U },
-    }
-}
-
-impl<A, U> ResponseFuture<A, U> {
-    fn inner(fut: A) -> Self {
-        Self {
-            kind: Kind::Inner { fut },
-        }
-    }
-
-    fn unmatched(fut: U) -> Self {
-        Self {
-            kind: Kind::Unmatched { fut },
-        }
-    }
-}
-
-impl<A, U, T, E> Future for ResponseFuture<A, U>
-where
-    A: Future<Output = Result<T, E>>,
-    U: Future<Output = Result<T, E>>,
-{
-    type Output = Result<T, E>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { fut } => fut.poll(cx),
-            KindProj::Unmatched { fut } => fut.poll(cx),
         }
     }
 }
@@ -277,20 +250,20 @@ mod tests {
 
     #[test]
     fn admits_at_segment_boundary_ignoring_case() {
-        let c = PathBaseConfig::new(AppPath::parse("/shop/api").unwrap());
+        let c = AppPathCheck::new(AppPath::parse("/shop/api").unwrap());
         for ok in ["/shop/api", "/SHOP/Api/", "/shop/api/x?q=1", "/Shop/API?x"] {
             assert!(c.admit(&mut req(ok)), "{ok}");
         }
         for bad in ["/shop", "/shop/apis", "/", "/shop/ap", "/%73hop/api"] {
             assert!(!c.admit(&mut req(bad)), "{bad}");
         }
-        let root = PathBaseConfig::new(AppPath::root());
+        let root = AppPathCheck::new(AppPath::root());
         assert!(root.admit(&mut req("/anything")));
     }
 
     #[test]
     fn prefix_is_sent_only_when_asked_and_not_for_root() {
-        let mut c = PathBaseConfig::new(AppPath::parse("/Shop").unwrap());
+        let mut c = AppPathCheck::new(AppPath::parse("/Shop").unwrap());
         let mut r = req("/shop/x");
         r.headers_mut()
             .insert(X_FORWARDED_PREFIX, "/forged".parse().unwrap());
@@ -299,7 +272,7 @@ mod tests {
         c.send_prefix();
         assert!(c.admit(&mut r));
         assert_eq!(r.headers()[X_FORWARDED_PREFIX], "/Shop");
-        let mut root = PathBaseConfig::new(AppPath::root());
+        let mut root = AppPathCheck::new(AppPath::root());
         root.send_prefix();
         let mut r = req("/x");
         assert!(root.admit(&mut r));
