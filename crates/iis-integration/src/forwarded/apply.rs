@@ -1,6 +1,7 @@
 //! The forwarded-headers algorithm of ASP.NET Core's `ForwardedHeadersMiddleware`.
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::ControlFlow;
 
 use ancm_protocol::forwarded::is_valid_host;
 use ancm_protocol::headers::{
@@ -207,7 +208,7 @@ impl ForwardedStep {
 }
 
 impl Step for ForwardedStep {
-    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode> {
         let peer = peer_addr(req.extensions());
         let mut scheme = match req.extensions().get::<Scheme>() {
             Some(scheme) => scheme.clone(),
@@ -276,7 +277,7 @@ impl Step for ForwardedStep {
             req.extensions_mut().insert(ClientAddr(client));
         }
         req.extensions_mut().insert(scheme);
-        None
+        ControlFlow::Continue(())
     }
 }
 
@@ -404,7 +405,7 @@ mod tests {
         if let Some(peer) = peer {
             req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
         }
-        assert_eq!(step.apply(&mut req), None);
+        assert_eq!(step.apply(&mut req), ControlFlow::Continue(()));
         Seen {
             client: req.extensions().get::<ClientAddr>().map(|c| c.0),
             scheme: req.extensions().get::<Scheme>().unwrap().to_string(),
