@@ -5,18 +5,15 @@
 //! use std::net::SocketAddr;
 //! use test_support::{client, server::TestServer};
 //!
-//! #[derive(Clone, Copy)]
-//! struct Peer(SocketAddr);
-//!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! // A service per connection, built from the peer address: the way to pass connect info.
-//! let server = TestServer::start_with_peer(|peer| {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! let server = TestServer::on(listener, |peer| {
 //!     tower::service_fn(move |_req: http::Request<hyper::body::Incoming>| async move {
-//!         let body = http_body_util::Full::new(bytes::Bytes::from(Peer(peer).0.to_string()));
+//!         let body = http_body_util::Full::new(bytes::Bytes::from(peer.to_string()));
 //!         Ok::<_, Infallible>(http::Response::new(body))
 //!     })
-//! })
-//! .await;
+//! });
 //! let res = client::send(server.addr(), "GET", "/", &[]).await;
 //! let peer: SocketAddr = String::from_utf8(res.body).unwrap().parse().unwrap();
 //! assert!(peer.ip().is_loopback());
@@ -64,30 +61,16 @@ impl TestServer {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        Self::start_with_peer(move |_peer| service.clone()).await
-    }
-
-    /// Serve on every connection the service `make` builds from the peer address, on a fresh
-    /// `127.0.0.1` port.
-    pub async fn start_with_peer<M, S, B>(make: M) -> Self
-    where
-        M: FnMut(SocketAddr) -> S + Send + 'static,
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
-    {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .expect("a loopback port to listen on");
-        Self::on(listener, make)
+        Self::on(listener, move |_peer| service.clone())
     }
 
-    /// Serve on `listener` (an IPv6 or dual-stack one, say) as
-    /// [`start_with_peer`](Self::start_with_peer) does.
-    pub fn on<M, S, B>(listener: TcpListener, make: M) -> Self
+    /// Serve on `listener` (a fresh loopback port, an IPv6 or a dual-stack one), on every
+    /// connection the service `make` builds from the peer address: the way to give the
+    /// service connect info.
+    pub fn on<M, S, B>(listener: TcpListener, mut make: M) -> Self
     where
         M: FnMut(SocketAddr) -> S + Send + 'static,
         S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -98,8 +81,34 @@ impl TestServer {
         B::Error: Into<BoxError>,
     {
         let addr = listener.local_addr().expect("the listener's address");
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, make, stopped));
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http2().enable_connect_protocol();
+            let graceful = GracefulShutdown::new();
+            let mut connections = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        // A failed accept (the peer gave up already) concerns that one only.
+                        let Ok((stream, peer)) = accepted else { continue };
+                        let service = TowerToHyperService::new(make(peer));
+                        let connection = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .into_owned();
+                        let connection = graceful.watch(connection);
+                        connections.spawn(async move {
+                            // A client that goes away mid-request is the test's business.
+                            let _ = connection.await;
+                        });
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                    _ = &mut stopped => break,
+                }
+            }
+            drop(listener);
+            let _ = tokio::time::timeout(LIMIT, graceful.shutdown()).await;
+        });
         Self {
             addr,
             stop: Some(stop),
@@ -132,43 +141,6 @@ impl Drop for TestServer {
         // Ends the accept loop and, with its task set, every connection.
         self.task.abort();
     }
-}
-
-async fn accept_loop<M, S, B>(listener: TcpListener, mut make: M, mut stop: oneshot::Receiver<()>)
-where
-    M: FnMut(SocketAddr) -> S,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http2().enable_connect_protocol();
-    let graceful = GracefulShutdown::new();
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                // A failed accept (the peer gave up already) concerns that connection only.
-                let Ok((stream, peer)) = accepted else { continue };
-                let service = TowerToHyperService::new(make(peer));
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                let connection = graceful.watch(connection);
-                connections.spawn(async move {
-                    // A client that goes away mid-request is the test's business, not ours.
-                    let _ = connection.await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = &mut stop => break,
-        }
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(LIMIT, graceful.shutdown()).await;
 }
 
 #[cfg(test)]
