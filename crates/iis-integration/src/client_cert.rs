@@ -26,7 +26,10 @@
 //! The certificate is trusted as the front forwarded it: no chain validation happens here.
 //! [`ForwardClientCertificateLayer::ignore`] removes the header instead, so nothing
 //! downstream can read a certificate from it.
+use std::ops::ControlFlow;
+
 use http::{Request, StatusCode};
+use tower_layer::Layer as _;
 
 use ancm_protocol::client_cert;
 use ancm_protocol::headers::CLIENT_CERT;
@@ -73,10 +76,7 @@ impl Default for ForwardClientCertificateLayer {
 impl<S> ForwardClientCertificate<S> {
     /// Wrap `inner`, decoding the header.
     pub fn new(inner: S) -> Self {
-        Self {
-            inner,
-            step: ClientCertStep::Forward,
-        }
+        ForwardClientCertificateLayer::new().layer(inner)
     }
 }
 
@@ -89,19 +89,19 @@ pub(crate) enum ClientCertStep {
 }
 
 impl Step for ClientCertStep {
-    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode> {
         if *self == ClientCertStep::Ignore {
             req.headers_mut().remove(CLIENT_CERT);
-            return None;
+            return ControlFlow::Continue(());
         }
         // Usually absent: finding that out is cheaper without hashing the long name.
         let [lines] = headers::find(req.headers(), [&CLIENT_CERT]);
         let decoded = match lines {
-            Lines { first: None, .. } => return None,
+            Lines { first: None, .. } => return ControlFlow::Continue(()),
             Lines {
                 first: Some(value),
                 more: false,
-            } if value.is_empty() => return None,
+            } if value.is_empty() => return ControlFlow::Continue(()),
             Lines {
                 first: Some(value),
                 more: false,
@@ -115,6 +115,6 @@ impl Step for ClientCertStep {
             }
             Err(error) => tracing::warn!(%error, "failed to read the client certificate"),
         }
-        None
+        ControlFlow::Continue(())
     }
 }

@@ -12,12 +12,9 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Uri};
-use tower_layer::Layer;
-use tower_service::Service;
+use http::Uri;
 
 /// The socket peer of the connection a request came in on.
 ///
@@ -232,66 +229,6 @@ impl fmt::Debug for WindowsUser {
             .field("name", &self.name)
             .field("sid", &self.sid)
             .finish()
-    }
-}
-
-/// Inserts a clone of a value as a request extension: a stand-in for the IIS layers in tests,
-/// like axum's `MockConnectInfo`.
-///
-/// ```
-/// use iis_integration::{ClientAddr, MockExtension};
-/// use tower::{ServiceBuilder, ServiceExt, service_fn};
-///
-/// # tokio_test_block_on(async {
-/// let svc = ServiceBuilder::new()
-///     .layer(MockExtension(ClientAddr("203.0.113.7:51000".parse().unwrap())))
-///     .service(service_fn(|req: http::Request<()>| async move {
-///         Ok::<_, std::convert::Infallible>(req.extensions().get::<ClientAddr>().copied())
-///     }));
-/// let seen = svc.oneshot(http::Request::new(())).await.unwrap();
-/// assert_eq!(seen.unwrap().port(), 51000);
-/// # });
-/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
-/// # }
-/// ```
-#[derive(Clone, Debug)]
-pub struct MockExtension<T>(pub T);
-
-impl<S, T: Clone> Layer<S> for MockExtension<T> {
-    type Service = MockExtensionService<S, T>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        MockExtensionService {
-            inner,
-            value: self.0.clone(),
-        }
-    }
-}
-
-/// The service of [`MockExtension`].
-#[derive(Clone, Debug)]
-pub struct MockExtensionService<S, T> {
-    inner: S,
-    value: T,
-}
-
-impl<S, T, B> Service<Request<B>> for MockExtensionService<S, T>
-where
-    S: Service<Request<B>>,
-    T: Clone + Send + Sync + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        req.extensions_mut().insert(self.value.clone());
-        self.inner.call(req)
     }
 }
 

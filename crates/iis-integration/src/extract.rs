@@ -1,8 +1,9 @@
 //! axum extractors for what the layers learned (feature `axum`).
 //!
 //! ```
-//! use axum::{Router, routing::get};
-//! use iis_integration::{ClientAddr, ClientCertificate, MockExtension, OriginalUri, PathBase, Scheme, WindowsUser};
+//! use axum::{Router, body::Body, routing::get};
+//! use iis_integration::{AddExtensionLayer, ClientAddr, ClientCertificate, OriginalUri, PathBase, Scheme, WindowsUser};
+//! use tower::ServiceExt;
 //!
 //! async fn handler(
 //!     ClientAddr(client): ClientAddr,
@@ -15,11 +16,22 @@
 //!     format!("{client} {scheme} {path_base} {original} {} {}", cert.is_some(), user.is_some())
 //! }
 //!
-//! // In tests, stand in for the layers (like axum's `MockConnectInfo`):
-//! let app: Router = Router::new()
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! // In tests, stand in for the layers (like axum's `MockConnectInfo`): the mock applies only
+//! // to requests that do not carry a `ClientAddr` already.
+//! let app = Router::new()
 //!     .route("/", get(handler))
-//!     .layer(MockExtension(ClientAddr("203.0.113.7:51000".parse().unwrap())));
-//! # let _ = app;
+//!     .layer(AddExtensionLayer::mock(ClientAddr("203.0.113.7:51000".parse().unwrap())));
+//! let body = |res: axum::response::Response| axum::body::to_bytes(res.into_body(), 1024);
+//! let res = app.clone().oneshot(http::Request::new(Body::empty())).await.unwrap();
+//! assert_eq!(body(res).await.unwrap(), "203.0.113.7:51000 http  / false false");
+//!
+//! // What a layer in front put there wins over the mock.
+//! let mut req = http::Request::new(Body::empty());
+//! req.extensions_mut().insert(ClientAddr("198.51.100.1:443".parse().unwrap()));
+//! let res = app.oneshot(req).await.unwrap();
+//! assert!(body(res).await.unwrap().starts_with(b"198.51.100.1:443 "));
+//! # });
 //! ```
 //!
 //! Each extension type is its own extractor:

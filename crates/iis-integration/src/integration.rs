@@ -40,9 +40,11 @@
 //! Apply it around the whole app (`layer.layer(router)`, or `ServiceBuilder` around the
 //! router), not with `Router::layer`: axum runs route layers after routing, which must see
 //! the path without its base.
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use http::{Request, StatusCode};
+use tower_layer::Layer as _;
 
 use crate::client_cert::ClientCertStep;
 use crate::config::IisConfig;
@@ -130,46 +132,24 @@ impl IisIntegrationLayer {
 }
 
 impl<S> IisIntegration<S> {
-    /// Wrap `inner`.
+    /// Wrap `inner` in the integration [`IisIntegrationLayer::new`] makes for `config`.
     pub fn new(inner: S, config: &IisConfig) -> Self {
-        IisIntegrationLayer::new(config).into_service(inner)
-    }
-}
-
-impl IisIntegrationLayer {
-    fn into_service<S>(self, inner: S) -> IisIntegration<S> {
-        IisIntegration {
-            inner,
-            step: self.step,
-        }
+        IisIntegrationLayer::new(config).layer(inner)
     }
 }
 
 step_middleware!(IisIntegrationLayer, IisIntegration);
 
 impl Step for IisSteps {
-    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode> {
         // Each step either rewrites the request or answers it; the first answer wins.
-        macro_rules! run {
-            ($step:expr) => {
-                if let Some(status) = $step.apply(req) {
-                    return Some(status);
-                }
-            };
-        }
-        if let Some(path_base) = &self.path_base {
-            run!(path_base);
-        }
-        run!(self.forwarded);
-        run!(self.token);
-        run!(self.shutdown);
-        run!(self.client_cert);
-        if let Some(windows_identity) = &self.windows_identity {
-            run!(windows_identity);
-        }
-        if let Some(disable_upgrade) = &self.disable_upgrade {
-            run!(disable_upgrade);
-        }
-        None
+        self.path_base.apply(req)?;
+        self.forwarded.apply(req)?;
+        self.token.apply(req)?;
+        self.shutdown.apply(req)?;
+        self.client_cert.apply(req)?;
+        self.windows_identity.apply(req)?;
+        self.disable_upgrade.apply(req)?;
+        ControlFlow::Continue(())
     }
 }

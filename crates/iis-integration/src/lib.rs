@@ -43,7 +43,8 @@
 //! services stay `Infallible` when the inner one is. What the layers learned is in request
 //! extensions ([`ClientAddr`], [`Scheme`], [`PathBase`], [`OriginalUri`],
 //! [`ClientCertificate`], [`WindowsUser`]), which are also axum extractors with the `axum`
-//! feature, and [`MockExtension`] stands in for the layers in tests.
+//! feature. In tests, [`AddExtensionLayer::mock`] stands in for the layers: it inserts a value
+//! only into requests that do not already carry one, like axum's `MockConnectInfo`.
 //!
 //! # Where ancm-rs deliberately differs from ANCM
 //!
@@ -78,11 +79,11 @@ pub mod websockets;
 mod windows_ffi;
 pub mod windows_identity;
 
+pub use ancm_protocol::extension::{AddExtension, AddExtensionLayer};
 pub use client_cert::{ForwardClientCertificate, ForwardClientCertificateLayer};
 pub use config::{IisConfig, IisConfigError};
 pub use extensions::{
-    ClientAddr, ClientCertificate, MockExtension, MockExtensionService, OriginalUri, PathBase,
-    PeerAddr, Scheme, WindowsUser,
+    ClientAddr, ClientCertificate, OriginalUri, PathBase, PeerAddr, Scheme, WindowsUser,
 };
 #[cfg(feature = "axum")]
 pub use extract::{MissingClientAddr, MissingClientCertificate, MissingWindowsUser};

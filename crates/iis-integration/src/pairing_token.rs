@@ -34,7 +34,10 @@ use std::sync::Arc;
 
 use ancm_protocol::PairingToken;
 use ancm_protocol::headers::TOKEN;
+use std::ops::ControlFlow;
+
 use http::{Request, StatusCode};
+use tower_layer::Layer as _;
 
 use crate::extensions::peer_addr;
 use crate::step::{Step, step_middleware};
@@ -64,10 +67,7 @@ impl RequirePairingTokenLayer {
 impl<S> RequirePairingToken<S> {
     /// Wrap `inner`.
     pub fn new(inner: S, token: PairingToken) -> Self {
-        Self {
-            inner,
-            step: Arc::new(TokenStep { token }),
-        }
+        RequirePairingTokenLayer::new(token).layer(inner)
     }
 }
 
@@ -79,7 +79,7 @@ pub(crate) struct TokenStep {
 }
 
 impl Step for TokenStep {
-    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode> {
         // The header goes whether the request is accepted or not (a rejected request is
         // dropped), so remove it at once: one lookup instead of a read and then a removal.
         // `remove` takes every line and returns the first; the length says how many there
@@ -99,8 +99,8 @@ impl Step for TokenStep {
                 method = %req.method(),
                 "MS-ASPNETCORE-TOKEN {problem}: the request does not carry the pairing token; rejected with 400"
             );
-            return Some(StatusCode::BAD_REQUEST);
+            return ControlFlow::Break(StatusCode::BAD_REQUEST);
         }
-        None
+        ControlFlow::Continue(())
     }
 }

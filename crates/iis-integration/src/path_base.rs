@@ -27,12 +27,14 @@
 //! passes through untouched: no 404, no redirect. Either way the URI as received is kept in
 //! the [`OriginalUri`] extension. Percent-encoded bytes of the request path (except `%2F`) are
 //! compared decoded, since ANCM compares the decoded path.
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use ancm_protocol::AppPath;
 use bytes::Bytes;
 use http::uri::PathAndQuery;
 use http::{Request, StatusCode, Uri};
+use tower_layer::Layer as _;
 
 use crate::extensions::{OriginalUri, PathBase};
 use crate::step::{Step, step_middleware};
@@ -62,10 +64,7 @@ impl UsePathBaseLayer {
 impl<S> UsePathBase<S> {
     /// Wrap `inner`.
     pub fn new(inner: S, base: AppPath) -> Self {
-        Self {
-            inner,
-            step: Arc::new(PathBaseStep::new(base)),
-        }
+        UsePathBaseLayer::new(base).layer(inner)
     }
 }
 
@@ -90,7 +89,7 @@ impl PathBaseStep {
 }
 
 impl Step for PathBaseStep {
-    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode> {
         let rewritten = if self.base.is_root() {
             None
         } else {
@@ -109,7 +108,7 @@ impl Step for PathBaseStep {
             None => req.uri().clone(),
         };
         req.extensions_mut().insert(OriginalUri(original));
-        None
+        ControlFlow::Continue(())
     }
 }
 
@@ -199,7 +198,7 @@ mod tests {
     fn run(base: &str, uri: &str) -> (String, String, String) {
         let step = PathBaseStep::new(AppPath::parse(base).unwrap());
         let mut req = Request::get(uri).body(()).unwrap();
-        assert_eq!(step.apply(&mut req), None);
+        assert_eq!(step.apply(&mut req), ControlFlow::Continue(()));
         let base = req
             .extensions()
             .get::<PathBase>()
@@ -300,7 +299,7 @@ mod tests {
         let step = PathBaseStep::new(AppPath::parse("/b").unwrap());
         let mut req = Request::get("/b/c").body(()).unwrap();
         req.extensions_mut().insert(PathBase::new("/a"));
-        step.apply(&mut req);
+        assert_eq!(step.apply(&mut req), ControlFlow::Continue(()));
         assert_eq!(req.extensions().get::<PathBase>().unwrap().as_str(), "/a/b");
     }
 }

@@ -83,80 +83,18 @@ pub async fn bind_listener(
 }
 
 /// Resolves on the first of: `signal` firing (the ANCM shutdown event), SIGINT or SIGTERM
-/// (Ctrl+C or Ctrl+Break on Windows). Made for
+/// (Ctrl+C or Ctrl+Break on Windows); a process signal is logged by name (the shutdown event
+/// is logged where it is received). Made for
 /// `axum::serve(..).with_graceful_shutdown(graceful_shutdown(signal))`, which then stops
 /// accepting connections and finishes the requests in flight.
 ///
-/// A process signal that cannot be watched is logged and left out.
+/// A process signal that cannot be watched is logged and left out (see
+/// [`ancm_protocol::signal::stop_requested`]).
 pub async fn graceful_shutdown(signal: ShutdownSignal) {
-    let event = signal.triggered();
     tokio::select! {
-        () = event => {}
-        name = os_signal() => tracing::info!(signal = name, "stopping"),
+        () = signal.triggered() => {}
+        name = ancm_protocol::signal::stop_requested() => tracing::info!(signal = name, "stopping"),
     }
-}
-
-#[cfg(unix)]
-async fn os_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let watch = |kind: SignalKind, name: &'static str| {
-        let stream = signal(kind);
-        async move {
-            match stream {
-                Ok(mut stream) => {
-                    stream.recv().await;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, signal = name, "cannot watch the signal");
-                    std::future::pending::<()>().await;
-                }
-            }
-            name
-        }
-    };
-    tokio::select! {
-        name = watch(SignalKind::interrupt(), "SIGINT") => name,
-        name = watch(SignalKind::terminate(), "SIGTERM") => name,
-    }
-}
-
-#[cfg(windows)]
-async fn os_signal() -> &'static str {
-    use tokio::signal::windows::{ctrl_break, ctrl_c};
-    let ctrl_c = async {
-        match ctrl_c() {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, signal = "Ctrl+C", "cannot watch the signal");
-                std::future::pending::<()>().await;
-            }
-        }
-        "Ctrl+C"
-    };
-    let ctrl_break = async {
-        match ctrl_break() {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, signal = "Ctrl+Break", "cannot watch the signal");
-                std::future::pending::<()>().await;
-            }
-        }
-        "Ctrl+Break"
-    };
-    tokio::select! {
-        name = ctrl_c => name,
-        name = ctrl_break => name,
-    }
-}
-
-#[cfg(not(any(unix, windows)))]
-async fn os_signal() -> &'static str {
-    let _ = tokio::signal::ctrl_c().await;
-    "Ctrl+C"
 }
 
 #[cfg(test)]

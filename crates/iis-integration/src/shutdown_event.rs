@@ -26,7 +26,10 @@
 //! body, the app is not called, and the [`ShutdownSignal`] fires (once; repeats are answered
 //! the same way). Any other method, path or event value goes to the app. Put it after the
 //! token check: only the front may stop the app.
+use std::ops::ControlFlow;
+
 use http::{Request, StatusCode};
+use tower_layer::Layer as _;
 
 use ancm_protocol::headers::EVENT;
 use ancm_protocol::shutdown::{ACCEPTED, is_shutdown_request};
@@ -59,10 +62,7 @@ impl ShutdownEventLayer {
 impl<S> ShutdownEvent<S> {
     /// Wrap `inner`.
     pub fn new(inner: S, signal: ShutdownSignal) -> Self {
-        Self {
-            inner,
-            step: ShutdownStep { signal },
-        }
+        ShutdownEventLayer::new(signal).layer(inner)
     }
 }
 
@@ -74,9 +74,9 @@ pub(crate) struct ShutdownStep {
 }
 
 impl Step for ShutdownStep {
-    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode> {
         if !req.method().as_str().eq_ignore_ascii_case("POST") {
-            return None;
+            return ControlFlow::Continue(());
         }
         // ASP.NET Core joins repeated lines with `,`, which never equals `shutdown`.
         let mut lines = req.headers().get_all(EVENT).iter();
@@ -85,13 +85,13 @@ impl Step for ShutdownStep {
             _ => None,
         };
         if !is_shutdown_request(req.method(), req.uri().path(), event) {
-            return None;
+            return ControlFlow::Continue(());
         }
         if self.signal.trigger() {
             tracing::info!("shutdown event received from the front; stopping");
         } else {
             tracing::debug!("shutdown event received again");
         }
-        Some(ACCEPTED)
+        ControlFlow::Break(ACCEPTED)
     }
 }

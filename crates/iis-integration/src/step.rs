@@ -1,14 +1,19 @@
 //! One request-rewriting step, and the `Layer` + `Service` pair every step gets.
+use std::ops::ControlFlow;
+
 use http::{Request, StatusCode};
 
 /// A step rewrites the request in place, or answers it itself.
 pub(crate) trait Step {
-    /// `Some(status)`: answer with that status and an empty body; the app is not called.
-    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode>;
+    /// `Continue`: the request goes on (to the next step, then the app). `Break(status)`:
+    /// answer with that status and an empty body; the app is not called. Steps compose
+    /// with `?`.
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode>;
 }
 
 /// Implements `Layer` for `$layer { step }` and `Service` for `$service<S> { inner, step }`,
-/// where `step: $step` is cheap to clone and implements [`Step`].
+/// where `step` is cheap to clone and implements [`Step`], and gives `$service` the
+/// `get_ref`, `get_mut` and `into_inner` of every service (each one writes its own `new`).
 macro_rules! step_middleware {
     ($layer:ident, $service:ident) => {
         impl<S> tower_layer::Layer<S> for $layer {
@@ -57,8 +62,12 @@ macro_rules! step_middleware {
 
             fn call(&mut self, mut req: http::Request<ReqBody>) -> Self::Future {
                 match $crate::step::Step::apply(&self.step, &mut req) {
-                    None => $crate::future::ResponseFuture::inner(self.inner.call(req)),
-                    Some(status) => $crate::future::ResponseFuture::answer(status),
+                    std::ops::ControlFlow::Continue(()) => {
+                        $crate::future::ResponseFuture::inner(self.inner.call(req))
+                    }
+                    std::ops::ControlFlow::Break(status) => {
+                        $crate::future::ResponseFuture::answer(status)
+                    }
                 }
             }
         }
@@ -69,7 +78,17 @@ pub(crate) use step_middleware;
 
 /// Steps are shared behind an `Arc` in layers and services.
 impl<T: Step + ?Sized> Step for std::sync::Arc<T> {
-    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode> {
         (**self).apply(req)
+    }
+}
+
+/// A step the configuration leaves out lets every request through.
+impl<T: Step> Step for Option<T> {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode> {
+        match self {
+            Some(step) => step.apply(req),
+            None => ControlFlow::Continue(()),
+        }
     }
 }

@@ -19,7 +19,10 @@
 //! hyper puts an [`OnUpgrade`](hyper::upgrade::OnUpgrade) extension on HTTP/1.1 requests that
 //! ask for an upgrade (and on extended CONNECT over HTTP/2); this layer removes it, so
 //! WebSocket extractors reject the request as not upgradable.
+use std::ops::ControlFlow;
+
 use http::{Request, StatusCode};
+use tower_layer::Layer as _;
 
 use crate::step::{Step, step_middleware};
 
@@ -46,10 +49,7 @@ impl DisableUpgradeLayer {
 impl<S> DisableUpgrade<S> {
     /// Wrap `inner`.
     pub fn new(inner: S) -> Self {
-        Self {
-            inner,
-            step: DisableUpgradeStep,
-        }
+        DisableUpgradeLayer::new().layer(inner)
     }
 }
 
@@ -59,8 +59,8 @@ step_middleware!(DisableUpgradeLayer, DisableUpgrade);
 pub(crate) struct DisableUpgradeStep;
 
 impl Step for DisableUpgradeStep {
-    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode> {
         req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>();
-        None
+        ControlFlow::Continue(())
     }
 }

@@ -36,7 +36,10 @@
 //!
 //! [`IisIntegrationLayer`](crate::IisIntegrationLayer) applies this step only when
 //! `ASPNETCORE_IIS_HTTPAUTH` enables authentication.
+use std::ops::ControlFlow;
+
 use http::{Request, StatusCode};
+use tower_layer::Layer as _;
 
 use ancm_protocol::headers::WIN_AUTH_TOKEN;
 use ancm_protocol::win_token;
@@ -68,10 +71,7 @@ impl ForwardWindowsIdentityLayer {
 impl<S> ForwardWindowsIdentity<S> {
     /// Wrap `inner`.
     pub fn new(inner: S) -> Self {
-        Self {
-            inner,
-            step: WindowsIdentityStep,
-        }
+        ForwardWindowsIdentityLayer::new().layer(inner)
     }
 }
 
@@ -81,14 +81,14 @@ step_middleware!(ForwardWindowsIdentityLayer, ForwardWindowsIdentity);
 pub(crate) struct WindowsIdentityStep;
 
 impl Step for WindowsIdentityStep {
-    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode> {
         // The first line, as `HeaderMap::get`, without hashing the long name.
         let [lines] = headers::find(req.headers(), [&WIN_AUTH_TOKEN]);
         let raw_handle = lines.first.and_then(|v| win_token::decode(v.as_bytes()));
         if let Some(user) = raw_handle.and_then(resolve) {
             req.extensions_mut().insert(user);
         }
-        None
+        ControlFlow::Continue(())
     }
 }
 

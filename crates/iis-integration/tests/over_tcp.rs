@@ -1,18 +1,152 @@
 //! Every behaviour of contract §4, through a real server on 127.0.0.1 and raw HTTP/1.1.
+//!
+//! One file, over 500 lines, for the whole section: its tests share the probe app below and
+//! read in the contract's order.
 #![allow(clippy::unwrap_used)]
-mod support;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ancm_protocol::{AppPath, PairingToken};
+use axum::extract::{ConnectInfo, Request};
+use axum::{Json, Router};
 use iis_integration::{
-    ForwardClientCertificateLayer, ForwardedHeadersLayer, ForwardedHeadersOptions, IisConfig,
-    IisIntegrationLayer, PeerAddr, RequirePairingTokenLayer, ShutdownEventLayer, ShutdownSignal,
-    UsePathBaseLayer, XForwarded,
+    AddExtension, ClientAddr, ClientCertificate, ForwardClientCertificateLayer,
+    ForwardedHeadersLayer, ForwardedHeadersOptions, IisConfig, IisIntegrationLayer, OriginalUri,
+    PathBase, PeerAddr, RequirePairingTokenLayer, Scheme, ShutdownEventLayer, ShutdownSignal,
+    UsePathBaseLayer, WindowsUser, XForwarded,
 };
-use serde_json::{Value, json};
-use support::{send, serve, serve_on};
+use serde_json::{Map, Value, json};
+use test_support::client::{self, RawResponse};
+use test_support::server::TestServer;
 use tokio::net::TcpListener;
+use tower::Layer;
+
+/// The app behind the layers under test, on a real server: it answers every request with
+/// what the layers left for it, as JSON.
+struct Probe {
+    server: TestServer,
+    calls: Arc<AtomicUsize>,
+}
+
+/// How the server tells the layers the socket peer of each connection.
+#[derive(Clone, Copy)]
+enum PeerInfo {
+    /// axum's `ConnectInfo<SocketAddr>`, as `into_make_service_with_connect_info` gives.
+    ConnectInfo,
+    /// [`PeerAddr`], as a plain hyper server inserts it.
+    PeerAddr,
+    /// Not at all.
+    Untold,
+}
+
+/// A layer the probe can run behind: one whose service a real server can run.
+trait UnderTest:
+    Layer<
+        Router,
+        Service: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+                     + Send
+                     + 'static,
+    >
+{
+}
+
+impl<L> UnderTest for L
+where
+    L: Layer<Router>,
+    L::Service: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static,
+{
+}
+
+impl Probe {
+    /// The probe behind `layer` on a fresh 127.0.0.1 port, with axum's connect info.
+    async fn behind(layer: impl UnderTest) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::on(listener, layer, PeerInfo::ConnectInfo)
+    }
+
+    /// The probe behind `layer` on `listener`, telling it the peer as `peer` says.
+    fn on(listener: TcpListener, layer: impl UnderTest, peer: PeerInfo) -> Self {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let app = layer.layer(probe(calls.clone()));
+        let server = match peer {
+            PeerInfo::ConnectInfo => TestServer::on(listener, move |peer| {
+                AddExtension::new(app.clone(), ConnectInfo(peer))
+            }),
+            PeerInfo::PeerAddr => TestServer::on(listener, move |peer| {
+                AddExtension::new(app.clone(), PeerAddr(peer))
+            }),
+            PeerInfo::Untold => TestServer::on(listener, move |_peer| app.clone()),
+        };
+        Self { server, calls }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// How many requests reached the app.
+    fn app_calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    async fn send(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> RawResponse {
+        client::send(self.addr(), method, target, headers).await
+    }
+
+    /// What the app saw of `GET target` with `headers`.
+    async fn seen(&self, target: &str, headers: &[(&str, &str)]) -> Value {
+        self.send("GET", target, headers).await.json()
+    }
+}
+
+fn probe(calls: Arc<AtomicUsize>) -> Router {
+    Router::new().fallback(move |req: Request| {
+        let calls = calls.clone();
+        async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Json(report(req))
+        }
+    })
+}
+
+fn report(req: Request) -> Value {
+    let ext = req.extensions();
+    let mut headers = Map::new();
+    for (name, value) in req.headers() {
+        if let Value::Array(values) = headers
+            .entry(name.as_str())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            values.push(Value::String(value.to_str().unwrap_or("<bin>").to_owned()));
+        }
+    }
+    json!({
+        "method": req.method().as_str(),
+        "uri": req.uri().to_string(),
+        "path_base": ext.get::<PathBase>().map(|p| p.to_string()),
+        "original_uri": ext.get::<OriginalUri>().map(|u| u.0.to_string()),
+        "client": ext.get::<ClientAddr>().map(|c| c.0.to_string()),
+        "scheme": ext.get::<Scheme>().map(|s| s.to_string()),
+        "cert": ext.get::<ClientCertificate>().map(|c| c.der().to_vec()),
+        "windows_handle": ext.get::<WindowsUser>().map(|u| u.raw_handle()),
+        "upgrade": ext.get::<hyper::upgrade::OnUpgrade>().is_some(),
+        "headers": headers,
+    })
+}
 
 const TOKEN: &str = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
 
@@ -34,7 +168,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn token_missing_wrong_or_duplicated_is_400_without_calling_the_app() {
-    let server = serve(RequirePairingTokenLayer::new(token())).await;
+    let server = Probe::behind(RequirePairingTokenLayer::new(token())).await;
     let wrong = "3f2504e0-4f89-41d3-9a0c-0305e82c3302";
     let cases: [&[(&str, &str)]; 5] = [
         &[],
@@ -47,13 +181,15 @@ async fn token_missing_wrong_or_duplicated_is_400_without_calling_the_app() {
         ],
     ];
     for headers in cases {
-        let res = send(server.addr, "GET", "/", headers).await;
+        let res = server.send("GET", "/", headers).await;
         assert_eq!(res.status, 400, "{headers:?}");
         assert!(res.body.is_empty());
     }
     assert_eq!(server.app_calls(), 0);
 
-    let res = send(server.addr, "GET", "/", &[("ms-aspnetcore-token", TOKEN)]).await;
+    let res = server
+        .send("GET", "/", &[("ms-aspnetcore-token", TOKEN)])
+        .await;
     assert_eq!(res.status, 200);
     assert_eq!(server.app_calls(), 1);
     // Accepted, then removed: the app cannot echo the secret.
@@ -65,14 +201,14 @@ async fn token_missing_wrong_or_duplicated_is_400_without_calling_the_app() {
 async fn token_is_checked_by_the_whole_stack_before_the_shutdown_event() {
     let layer = IisIntegrationLayer::new(&config("/"));
     let signal = layer.shutdown_signal();
-    let server = serve(layer).await;
-    let res = send(
-        server.addr,
-        "POST",
-        "/iisintegration",
-        &[("MS-ASPNETCORE-EVENT", "shutdown")],
-    )
-    .await;
+    let server = Probe::behind(layer).await;
+    let res = server
+        .send(
+            "POST",
+            "/iisintegration",
+            &[("MS-ASPNETCORE-EVENT", "shutdown")],
+        )
+        .await;
     assert_eq!(res.status, 400);
     assert!(!signal.is_triggered());
     assert_eq!(server.app_calls(), 0);
@@ -83,32 +219,32 @@ async fn token_is_checked_by_the_whole_stack_before_the_shutdown_event() {
 #[tokio::test]
 async fn shutdown_event_is_202_and_fires_once() {
     let signal = ShutdownSignal::new();
-    let server = serve(ShutdownEventLayer::new(signal.clone())).await;
+    let server = Probe::behind(ShutdownEventLayer::new(signal.clone())).await;
     let waiter = tokio::spawn(signal.triggered());
-    let res = send(
-        server.addr,
-        "post",
-        "/IISIntegration",
-        &[("MS-ASPNETCORE-EVENT", "SHUTDOWN")],
-    )
-    .await;
+    let res = server
+        .send(
+            "post",
+            "/IISIntegration",
+            &[("MS-ASPNETCORE-EVENT", "SHUTDOWN")],
+        )
+        .await;
     // `post` is not POST: methods are case-sensitive in HTTP, hyper keeps it as an extension
     // method and ANCM compares ignoring case.
     assert_eq!(res.status, 202);
     assert!(res.body.is_empty());
-    tokio::time::timeout(support::LIMIT, waiter)
+    tokio::time::timeout(test_support::LIMIT, waiter)
         .await
         .unwrap()
         .unwrap();
     assert!(signal.is_triggered());
     // A repeat is answered the same way; the signal stays fired.
-    let res = send(
-        server.addr,
-        "POST",
-        "/iisintegration",
-        &[("ms-aspnetcore-event", "shutdown")],
-    )
-    .await;
+    let res = server
+        .send(
+            "POST",
+            "/iisintegration",
+            &[("ms-aspnetcore-event", "shutdown")],
+        )
+        .await;
     assert_eq!(res.status, 202);
     assert!(!signal.trigger(), "already fired");
     assert_eq!(server.app_calls(), 0);
@@ -117,7 +253,7 @@ async fn shutdown_event_is_202_and_fires_once() {
 #[tokio::test]
 async fn anything_else_goes_to_the_app() {
     let signal = ShutdownSignal::new();
-    let server = serve(ShutdownEventLayer::new(signal.clone())).await;
+    let server = Probe::behind(ShutdownEventLayer::new(signal.clone())).await;
     type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
     let cases: [Case<'_>; 8] = [
         (
@@ -157,7 +293,7 @@ async fn anything_else_goes_to_the_app() {
         ),
     ];
     for (method, path, headers) in cases {
-        let res = send(server.addr, method, path, headers).await;
+        let res = server.send(method, path, headers).await;
         assert_eq!(res.status, 200, "{method} {path} {headers:?}");
         assert_eq!(res.json()["method"], method);
     }
@@ -169,24 +305,24 @@ async fn anything_else_goes_to_the_app() {
 async fn shutdown_path_is_matched_after_the_path_base() {
     let layer = IisIntegrationLayer::new(&config("/app"));
     let signal = layer.shutdown_signal();
-    let server = serve(layer).await;
+    let server = Probe::behind(layer).await;
     let auth = ("MS-ASPNETCORE-TOKEN", TOKEN);
-    let res = send(
-        server.addr,
-        "POST",
-        "/app/sub/iisintegration",
-        &[auth, ("MS-ASPNETCORE-EVENT", "shutdown")],
-    )
-    .await;
+    let res = server
+        .send(
+            "POST",
+            "/app/sub/iisintegration",
+            &[auth, ("MS-ASPNETCORE-EVENT", "shutdown")],
+        )
+        .await;
     assert_eq!(res.status, 200);
     assert!(!signal.is_triggered());
-    let res = send(
-        server.addr,
-        "POST",
-        "/APP/IISIntegration",
-        &[auth, ("MS-ASPNETCORE-EVENT", "shutdown")],
-    )
-    .await;
+    let res = server
+        .send(
+            "POST",
+            "/APP/IISIntegration",
+            &[auth, ("MS-ASPNETCORE-EVENT", "shutdown")],
+        )
+        .await;
     assert_eq!(res.status, 202);
     assert!(signal.is_triggered());
 }
@@ -195,7 +331,7 @@ async fn shutdown_path_is_matched_after_the_path_base() {
 
 #[tokio::test]
 async fn path_base_match_case_boundary_and_no_match() {
-    let server = serve(UsePathBaseLayer::new(AppPath::parse("/Base/").unwrap())).await;
+    let server = Probe::behind(UsePathBaseLayer::new(AppPath::parse("/Base/").unwrap())).await;
     let cases = [
         ("/base/x/y?q=1&r", "/x/y?q=1&r", Some("/base")),
         ("/BASE/x", "/x", Some("/BASE")),
@@ -208,7 +344,7 @@ async fn path_base_match_case_boundary_and_no_match() {
         ("/", "/", None),
     ];
     for (target, uri, base) in cases {
-        let res = send(server.addr, "GET", target, &[]).await;
+        let res = server.send("GET", target, &[]).await;
         assert_eq!(res.status, 200, "{target}: no 404, no redirect");
         let seen = res.json();
         assert_eq!(seen["uri"], uri, "{target}");
@@ -221,17 +357,17 @@ async fn path_base_match_case_boundary_and_no_match() {
 
 #[tokio::test]
 async fn forwarded_for_and_proto_as_behind_ancm() {
-    let server = serve(ForwardedHeadersLayer::iis()).await;
-    let res = send(
-        server.addr,
-        "GET",
-        "/",
-        &[
-            ("X-Forwarded-For", "198.51.100.1, 203.0.113.7:51000"),
-            ("X-Forwarded-Proto", "https, https"),
-        ],
-    )
-    .await;
+    let server = Probe::behind(ForwardedHeadersLayer::iis()).await;
+    let res = server
+        .send(
+            "GET",
+            "/",
+            &[
+                ("X-Forwarded-For", "198.51.100.1, 203.0.113.7:51000"),
+                ("X-Forwarded-Proto", "https, https"),
+            ],
+        )
+        .await;
     let seen = res.json();
     assert_eq!(seen["client"], "203.0.113.7:51000");
     assert_eq!(seen["scheme"], "https");
@@ -242,20 +378,13 @@ async fn forwarded_for_and_proto_as_behind_ancm() {
     let original_for = strings(&h["x-original-for"]);
     let peer: SocketAddr = original_for[0].parse().unwrap();
     assert_eq!(peer.ip().to_string(), "127.0.0.1");
-    assert_ne!(peer.port(), server.addr.port());
+    assert_ne!(peer.port(), server.addr().port());
 }
 
 #[tokio::test]
 async fn without_forwarded_headers_the_app_sees_the_peer_and_http() {
-    let server = serve(ForwardedHeadersLayer::iis()).await;
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[("X-Original-For", "client-sent")],
-    )
-    .await
-    .json();
+    let server = Probe::behind(ForwardedHeadersLayer::iis()).await;
+    let seen = server.seen("/", &[("X-Original-For", "client-sent")]).await;
     let client: SocketAddr = seen["client"].as_str().unwrap().parse().unwrap();
     assert!(client.ip().is_loopback());
     assert_eq!(seen["scheme"], "http");
@@ -266,15 +395,10 @@ async fn without_forwarded_headers_the_app_sees_the_peer_and_http() {
 #[tokio::test]
 async fn forward_limit_and_known_networks() {
     // Limit 1 (default): only the rightmost entry.
-    let server = serve(ForwardedHeadersLayer::iis()).await;
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[("X-Forwarded-For", "10.0.0.9:1, 198.51.100.2:2")],
-    )
-    .await
-    .json();
+    let server = Probe::behind(ForwardedHeadersLayer::iis()).await;
+    let seen = server
+        .seen("/", &[("X-Forwarded-For", "10.0.0.9:1, 198.51.100.2:2")])
+        .await;
     assert_eq!(seen["client"], "198.51.100.2:2");
     assert_eq!(strings(&seen["headers"]["x-forwarded-for"]), ["10.0.0.9:1"]);
 
@@ -285,18 +409,16 @@ async fn forward_limit_and_known_networks() {
             "127.0.0.0/8".parse().unwrap(),
             "10.0.0.0/8".parse().unwrap(),
         ]);
-    let server = serve(ForwardedHeadersLayer::new(options)).await;
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[
-            ("X-Forwarded-For", "192.0.2.1:3, 198.51.100.2:2, 10.0.0.9:1"),
-            ("X-Forwarded-Proto", "a, b, c"),
-        ],
-    )
-    .await
-    .json();
+    let server = Probe::behind(ForwardedHeadersLayer::new(options)).await;
+    let seen = server
+        .seen(
+            "/",
+            &[
+                ("X-Forwarded-For", "192.0.2.1:3, 198.51.100.2:2, 10.0.0.9:1"),
+                ("X-Forwarded-Proto", "a, b, c"),
+            ],
+        )
+        .await;
     // 198.51.100.2 is not a known proxy, so its entry is the last one applied.
     assert_eq!(seen["client"], "198.51.100.2:2");
     assert_eq!(seen["scheme"], "b");
@@ -307,17 +429,15 @@ async fn forward_limit_and_known_networks() {
     assert_eq!(strings(&seen["headers"]["x-forwarded-proto"]), ["a"]);
 
     // Multiple header lines form one list.
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[
-            ("X-Forwarded-For", "192.0.2.1:3"),
-            ("X-Forwarded-For", "10.0.0.9:1, 10.0.0.8:1"),
-        ],
-    )
-    .await
-    .json();
+    let seen = server
+        .seen(
+            "/",
+            &[
+                ("X-Forwarded-For", "192.0.2.1:3"),
+                ("X-Forwarded-For", "10.0.0.9:1, 10.0.0.8:1"),
+            ],
+        )
+        .await;
     assert_eq!(seen["client"], "192.0.2.1:3");
     assert!(
         seen["headers"].get("x-forwarded-for").is_none(),
@@ -330,18 +450,16 @@ async fn unknown_peer_applies_nothing() {
     let options = ForwardedHeadersOptions::iis()
         .known_proxies([])
         .known_networks(["10.0.0.0/8".parse().unwrap()]);
-    let server = serve(ForwardedHeadersLayer::new(options)).await;
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[
-            ("X-Forwarded-For", "203.0.113.7:51000"),
-            ("X-Forwarded-Proto", "https"),
-        ],
-    )
-    .await
-    .json();
+    let server = Probe::behind(ForwardedHeadersLayer::new(options)).await;
+    let seen = server
+        .seen(
+            "/",
+            &[
+                ("X-Forwarded-For", "203.0.113.7:51000"),
+                ("X-Forwarded-Proto", "https"),
+            ],
+        )
+        .await;
     assert!(seen["client"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert_eq!(seen["scheme"], "http");
     assert_eq!(
@@ -351,33 +469,26 @@ async fn unknown_peer_applies_nothing() {
     assert!(seen["headers"].get("x-original-for").is_none());
 
     // Trusting every peer applies it.
-    let server = serve(ForwardedHeadersLayer::new(
+    let server = Probe::behind(ForwardedHeadersLayer::new(
         ForwardedHeadersOptions::iis().trust_all_peers(),
     ))
     .await;
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[("X-Forwarded-For", "203.0.113.7:51000")],
-    )
-    .await
-    .json();
+    let seen = server
+        .seen("/", &[("X-Forwarded-For", "203.0.113.7:51000")])
+        .await;
     assert_eq!(seen["client"], "203.0.113.7:51000");
 }
 
 #[tokio::test]
 async fn malformed_values_are_not_applied() {
-    let server = serve(ForwardedHeadersLayer::iis()).await;
+    let server = Probe::behind(ForwardedHeadersLayer::iis()).await;
     for bad in ["unknown", "1.2.3.4:99999", "[::1", "1.2.3", "_hidden"] {
-        let seen = send(
-            server.addr,
-            "GET",
-            "/",
-            &[("X-Forwarded-For", bad), ("X-Forwarded-Proto", "https")],
-        )
-        .await
-        .json();
+        let seen = server
+            .seen(
+                "/",
+                &[("X-Forwarded-For", bad), ("X-Forwarded-Proto", "https")],
+            )
+            .await;
         assert!(
             seen["client"].as_str().unwrap().starts_with("127.0.0.1:"),
             "{bad}"
@@ -387,43 +498,33 @@ async fn malformed_values_are_not_applied() {
         assert_eq!(strings(&seen["headers"]["x-forwarded-for"]), [bad]);
     }
     for bad_proto in ["ht tp", "a/b", "\"\""] {
-        let seen = send(server.addr, "GET", "/", &[("X-Forwarded-Proto", bad_proto)])
-            .await
-            .json();
+        let seen = server.seen("/", &[("X-Forwarded-Proto", bad_proto)]).await;
         assert_eq!(seen["scheme"], "http", "{bad_proto}");
     }
     // Scheme kept as given, not lower-cased.
-    let seen = send(server.addr, "GET", "/", &[("X-Forwarded-Proto", "HTTPS")])
-        .await
-        .json();
+    let seen = server.seen("/", &[("X-Forwarded-Proto", "HTTPS")]).await;
     assert_eq!(seen["scheme"], "HTTPS");
 }
 
 #[tokio::test]
 async fn ipv6_peer_and_entries() {
     let listener = TcpListener::bind("[::1]:0").await.expect("IPv6 loopback");
-    let server = serve_on(listener, ForwardedHeadersLayer::iis()).await;
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[("X-Forwarded-For", "[2001:db8::1]:51000")],
-    )
-    .await
-    .json();
+    let server = Probe::on(
+        listener,
+        ForwardedHeadersLayer::iis(),
+        PeerInfo::ConnectInfo,
+    );
+    let seen = server
+        .seen("/", &[("X-Forwarded-For", "[2001:db8::1]:51000")])
+        .await;
     assert_eq!(seen["client"], "[2001:db8::1]:51000");
     let original: SocketAddr = strings(&seen["headers"]["x-original-for"])[0]
         .parse()
         .unwrap();
     assert_eq!(original.ip().to_string(), "::1");
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[("X-Forwarded-For", "2001:db8::2")],
-    )
-    .await
-    .json();
+    let seen = server
+        .seen("/", &[("X-Forwarded-For", "2001:db8::2")])
+        .await;
     assert_eq!(seen["client"], "[2001:db8::2]:0");
 }
 
@@ -434,9 +535,13 @@ async fn ipv4_mapped_peer_is_checked_as_ipv4() {
         .await
         .expect("dual-stack listener");
     let port = listener.local_addr().unwrap().port();
-    let server = serve_on(listener, ForwardedHeadersLayer::iis()).await;
+    let server = Probe::on(
+        listener,
+        ForwardedHeadersLayer::iis(),
+        PeerInfo::ConnectInfo,
+    );
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let seen = send(
+    let seen = client::send(
         addr,
         "GET",
         "/",
@@ -458,36 +563,32 @@ async fn symmetry_host_and_prefix() {
     let options = ForwardedHeadersOptions::new(XForwarded::ALL)
         .require_header_symmetry(true)
         .allowed_hosts(["*.example.com"]);
-    let server = serve(ForwardedHeadersLayer::new(options)).await;
+    let server = Probe::behind(ForwardedHeadersLayer::new(options)).await;
     // Mismatched counts: nothing applied.
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[
-            ("X-Forwarded-For", "203.0.113.7:1"),
-            ("X-Forwarded-Proto", "https"),
-            ("X-Forwarded-Host", "www.example.com"),
-        ],
-    )
-    .await
-    .json();
+    let seen = server
+        .seen(
+            "/",
+            &[
+                ("X-Forwarded-For", "203.0.113.7:1"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "www.example.com"),
+            ],
+        )
+        .await;
     assert!(seen["client"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert_eq!(strings(&seen["headers"]["host"]), ["test.local"]);
     // All four, one entry each: everything applied, originals recorded.
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[
-            ("X-Forwarded-For", "203.0.113.7:1"),
-            ("X-Forwarded-Proto", "https"),
-            ("X-Forwarded-Host", "www.example.com"),
-            ("X-Forwarded-Prefix", "/pre%20fix"),
-        ],
-    )
-    .await
-    .json();
+    let seen = server
+        .seen(
+            "/",
+            &[
+                ("X-Forwarded-For", "203.0.113.7:1"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "www.example.com"),
+                ("X-Forwarded-Prefix", "/pre%20fix"),
+            ],
+        )
+        .await;
     assert_eq!(seen["client"], "203.0.113.7:1");
     assert_eq!(seen["scheme"], "https");
     assert_eq!(seen["path_base"], "/pre fix");
@@ -507,19 +608,17 @@ async fn symmetry_host_and_prefix() {
         assert!(h.get(consumed).is_none(), "{consumed}");
     }
     // A host outside the allowed list breaks symmetry.
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[
-            ("X-Forwarded-For", "203.0.113.7:1"),
-            ("X-Forwarded-Proto", "https"),
-            ("X-Forwarded-Host", "evil.test"),
-            ("X-Forwarded-Prefix", "/p"),
-        ],
-    )
-    .await
-    .json();
+    let seen = server
+        .seen(
+            "/",
+            &[
+                ("X-Forwarded-For", "203.0.113.7:1"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "evil.test"),
+                ("X-Forwarded-Prefix", "/p"),
+            ],
+        )
+        .await;
     assert_eq!(seen["scheme"], "http");
     assert_eq!(strings(&seen["headers"]["host"]), ["test.local"]);
 }
@@ -527,38 +626,11 @@ async fn symmetry_host_and_prefix() {
 #[tokio::test]
 async fn no_socket_peer_fails_closed() {
     // A plain hyper server that does not tell the layer about the peer.
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use tower::Layer;
-
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let app = ForwardedHeadersLayer::iis().layer(support::probe(calls));
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let svc = hyper_util::service::TowerToHyperService::new(
-                tower::ServiceBuilder::new()
-                    .map_request(|r: http::Request<hyper::body::Incoming>| {
-                        r.map(axum::body::Body::new)
-                    })
-                    .service(app.clone()),
-            );
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    let seen = send(
-        addr,
-        "GET",
-        "/",
-        &[("X-Forwarded-For", "203.0.113.7:51000")],
-    )
-    .await
-    .json();
+    let server = Probe::on(listener, ForwardedHeadersLayer::iis(), PeerInfo::Untold);
+    let seen = server
+        .seen("/", &[("X-Forwarded-For", "203.0.113.7:51000")])
+        .await;
     assert_eq!(seen["client"], Value::Null);
     assert_eq!(
         strings(&seen["headers"]["x-forwarded-for"]),
@@ -567,35 +639,10 @@ async fn no_socket_peer_fails_closed() {
 
     // With the peer inserted as `PeerAddr` by the server, the same layer applies it.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let app = ForwardedHeadersLayer::iis().layer(support::probe(calls));
-    tokio::spawn(async move {
-        loop {
-            let (stream, peer) = listener.accept().await.unwrap();
-            let svc = hyper_util::service::TowerToHyperService::new(
-                tower::ServiceBuilder::new()
-                    .map_request(move |mut r: http::Request<hyper::body::Incoming>| {
-                        r.extensions_mut().insert(PeerAddr(peer));
-                        r.map(axum::body::Body::new)
-                    })
-                    .service(app.clone()),
-            );
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    let seen = send(
-        addr,
-        "GET",
-        "/",
-        &[("X-Forwarded-For", "203.0.113.7:51000")],
-    )
-    .await
-    .json();
+    let server = Probe::on(listener, ForwardedHeadersLayer::iis(), PeerInfo::PeerAddr);
+    let seen = server
+        .seen("/", &[("X-Forwarded-For", "203.0.113.7:51000")])
+        .await;
     assert_eq!(seen["client"], "203.0.113.7:51000");
 }
 
@@ -603,15 +650,10 @@ async fn no_socket_peer_fails_closed() {
 
 #[tokio::test]
 async fn client_certificate_valid_invalid_and_ignored() {
-    let server = serve(ForwardClientCertificateLayer::new()).await;
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[("MS-ASPNETCORE-CLIENTCERT", "MAMCAQU=")],
-    )
-    .await
-    .json();
+    let server = Probe::behind(ForwardClientCertificateLayer::new()).await;
+    let seen = server
+        .seen("/", &[("MS-ASPNETCORE-CLIENTCERT", "MAMCAQU=")])
+        .await;
     assert_eq!(seen["cert"], json!([0x30, 0x03, 0x02, 0x01, 0x05]));
     for bad in [
         &[("MS-ASPNETCORE-CLIENTCERT", "not base64!")][..],
@@ -619,36 +661,29 @@ async fn client_certificate_valid_invalid_and_ignored() {
         &[("MS-ASPNETCORE-CLIENTCERT", "")],
         &[],
     ] {
-        let res = send(server.addr, "GET", "/", bad).await;
+        let res = server.send("GET", "/", bad).await;
         assert_eq!(res.status, 200, "an invalid certificate is not an error");
         assert_eq!(res.json()["cert"], Value::Null, "{bad:?}");
     }
 
-    let server = serve(ForwardClientCertificateLayer::ignore()).await;
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[("MS-ASPNETCORE-CLIENTCERT", "MAMCAQU=")],
-    )
-    .await
-    .json();
+    let server = Probe::behind(ForwardClientCertificateLayer::ignore()).await;
+    let seen = server
+        .seen("/", &[("MS-ASPNETCORE-CLIENTCERT", "MAMCAQU=")])
+        .await;
     assert_eq!(seen["cert"], Value::Null);
     assert!(seen["headers"].get("ms-aspnetcore-clientcert").is_none());
 
     let layer = IisIntegrationLayer::new(&config("/")).ignore_client_certificate();
-    let server = serve(layer).await;
-    let seen = send(
-        server.addr,
-        "GET",
-        "/",
-        &[
-            ("MS-ASPNETCORE-TOKEN", TOKEN),
-            ("MS-ASPNETCORE-CLIENTCERT", "MAMCAQU="),
-        ],
-    )
-    .await
-    .json();
+    let server = Probe::behind(layer).await;
+    let seen = server
+        .seen(
+            "/",
+            &[
+                ("MS-ASPNETCORE-TOKEN", TOKEN),
+                ("MS-ASPNETCORE-CLIENTCERT", "MAMCAQU="),
+            ],
+        )
+        .await;
     assert_eq!(seen["cert"], Value::Null);
 }
 
@@ -658,7 +693,7 @@ async fn client_certificate_valid_invalid_and_ignored() {
 #[tokio::test]
 async fn windows_token_parsing() {
     use iis_integration::ForwardWindowsIdentityLayer;
-    let server = serve(ForwardWindowsIdentityLayer::new()).await;
+    let server = Probe::behind(ForwardWindowsIdentityLayer::new()).await;
     for (value, handle) in [
         ("2a4", json!(0x2a4)),
         ("2A4", json!(0x2a4)),
@@ -670,14 +705,9 @@ async fn windows_token_parsing() {
         ("zz", Value::Null),
         ("", Value::Null),
     ] {
-        let seen = send(
-            server.addr,
-            "GET",
-            "/",
-            &[("MS-ASPNETCORE-WINAUTHTOKEN", value)],
-        )
-        .await
-        .json();
+        let seen = server
+            .seen("/", &[("MS-ASPNETCORE-WINAUTHTOKEN", value)])
+            .await;
         assert_eq!(seen["windows_handle"], handle, "{value:?}");
     }
 }
@@ -689,17 +719,17 @@ async fn windows_identity_only_when_auth_is_enabled() {
         ("MS-ASPNETCORE-TOKEN", TOKEN),
         ("MS-ASPNETCORE-WINAUTHTOKEN", "2a4"),
     ];
-    let server = serve(IisIntegrationLayer::new(&config("/"))).await;
+    let server = Probe::behind(IisIntegrationLayer::new(&config("/"))).await;
     assert_eq!(
-        send(server.addr, "GET", "/", &headers).await.json()["windows_handle"],
+        server.seen("/", &headers).await["windows_handle"],
         json!(0x2a4)
     );
-    let server = serve(IisIntegrationLayer::new(
+    let server = Probe::behind(IisIntegrationLayer::new(
         &config("/").with_auth_enabled(false),
     ))
     .await;
     assert_eq!(
-        send(server.addr, "GET", "/", &headers).await.json()["windows_handle"],
+        server.seen("/", &headers).await["windows_handle"],
         Value::Null
     );
 }
@@ -715,38 +745,32 @@ async fn websockets_flag_controls_the_upgrade() {
         ("Sec-WebSocket-Version", "13"),
         ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
     ];
-    let server = serve(IisIntegrationLayer::new(&config("/"))).await;
-    assert_eq!(
-        send(server.addr, "GET", "/", &upgrade).await.json()["upgrade"],
-        true
-    );
-    let server = serve(IisIntegrationLayer::new(
+    let server = Probe::behind(IisIntegrationLayer::new(&config("/"))).await;
+    assert_eq!(server.seen("/", &upgrade).await["upgrade"], true);
+    let server = Probe::behind(IisIntegrationLayer::new(
         &config("/").with_websockets_supported(false),
     ))
     .await;
-    assert_eq!(
-        send(server.addr, "GET", "/", &upgrade).await.json()["upgrade"],
-        false
-    );
+    assert_eq!(server.seen("/", &upgrade).await["upgrade"], false);
 }
 
 // ---------------------------------------------------------------- the whole stack (§4.2)
 
 #[tokio::test]
 async fn whole_stack_in_ancm_order() {
-    let server = serve(IisIntegrationLayer::new(&config("/app"))).await;
-    let res = send(
-        server.addr,
-        "GET",
-        "/APP/items?id=7",
-        &[
-            ("MS-ASPNETCORE-TOKEN", TOKEN),
-            ("X-Forwarded-For", "[2001:db8::1]:51000"),
-            ("X-Forwarded-Proto", "https"),
-            ("MS-ASPNETCORE-CLIENTCERT", "MAMCAQU="),
-        ],
-    )
-    .await;
+    let server = Probe::behind(IisIntegrationLayer::new(&config("/app"))).await;
+    let res = server
+        .send(
+            "GET",
+            "/APP/items?id=7",
+            &[
+                ("MS-ASPNETCORE-TOKEN", TOKEN),
+                ("X-Forwarded-For", "[2001:db8::1]:51000"),
+                ("X-Forwarded-Proto", "https"),
+                ("MS-ASPNETCORE-CLIENTCERT", "MAMCAQU="),
+            ],
+        )
+        .await;
     assert_eq!(res.status, 200);
     let seen = res.json();
     assert_eq!(seen["uri"], "/items?id=7");
@@ -758,18 +782,16 @@ async fn whole_stack_in_ancm_order() {
     assert_eq!(strings(&seen["headers"]["x-original-proto"]), ["http"]);
     assert!(seen["headers"].get("ms-aspnetcore-token").is_none());
     // X-Forwarded-Prefix/Host are not applied behind ANCM.
-    let seen = send(
-        server.addr,
-        "GET",
-        "/app",
-        &[
-            ("MS-ASPNETCORE-TOKEN", TOKEN),
-            ("X-Forwarded-Host", "evil.test"),
-            ("X-Forwarded-Prefix", "/evil"),
-        ],
-    )
-    .await
-    .json();
+    let seen = server
+        .seen(
+            "/app",
+            &[
+                ("MS-ASPNETCORE-TOKEN", TOKEN),
+                ("X-Forwarded-Host", "evil.test"),
+                ("X-Forwarded-Prefix", "/evil"),
+            ],
+        )
+        .await;
     assert_eq!(seen["uri"], "/");
     assert_eq!(seen["path_base"], "/app");
     assert_eq!(strings(&seen["headers"]["host"]), ["test.local"]);

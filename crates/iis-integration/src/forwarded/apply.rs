@@ -1,8 +1,12 @@
 //! The forwarded-headers algorithm of ASP.NET Core's `ForwardedHeadersMiddleware`.
+//!
+//! Over 500 lines with its unit tests, which take each rule of the walk in turn; the code is
+//! one algorithm, read top to bottom: what an entry comes to, the walk, the rewrite.
 use std::io::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
 
-use ancm_protocol::forwarded::is_valid_host;
+use ancm_protocol::forwarded::{ListItems, is_valid_host, parse_for};
 use ancm_protocol::headers::{
     X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_ORIGINAL_FOR,
     X_ORIGINAL_HOST, X_ORIGINAL_PREFIX, X_ORIGINAL_PROTO,
@@ -11,9 +15,7 @@ use http::header::HOST;
 use http::uri::Authority;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
 
-use ancm_protocol::forwarded::parse_for;
-
-use super::list::List;
+use super::list;
 use super::options::{ForwardedHeadersOptions, XForwarded};
 use crate::extensions::{ClientAddr, PathBase, Scheme, peer_addr};
 use crate::step::Step;
@@ -23,91 +25,173 @@ pub(crate) struct ForwardedStep {
     options: ForwardedHeadersOptions,
 }
 
-/// What the walk over the entries accepted.
-#[derive(Default)]
-struct Accepted {
-    /// How many entries of each header the walk consumed.
-    consumed: usize,
-    /// The last accepted `X-Forwarded-For` endpoint.
-    endpoint: Option<SocketAddr>,
-    scheme: Option<Scheme>,
-    host: Option<HeaderValue>,
-    prefix: Option<String>,
-    /// Per header (For, Proto, Host, Prefix), the entries left of the consumed ones: its new
-    /// lines when it is rewritten (none: the header is removed). Taken while the headers are
-    /// read, so rewriting them needs no second lookup and parse.
-    kept: [Vec<HeaderValue>; 4],
+/// The `X-Forwarded-*` headers, in the order a step of the walk reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    For,
+    Proto,
+    Host,
+    Prefix,
 }
 
-const KINDS: [XForwarded; 4] = [
-    XForwarded::FOR,
-    XForwarded::PROTO,
-    XForwarded::HOST,
-    XForwarded::PREFIX,
-];
-const NAMES: [HeaderName; 4] = [
+/// Their names, indexed by [`Kind`].
+static NAMES: [HeaderName; 4] = [
     X_FORWARDED_FOR,
     X_FORWARDED_PROTO,
     X_FORWARDED_HOST,
     X_FORWARDED_PREFIX,
 ];
 
+impl Kind {
+    const ALL: [Kind; 4] = [Kind::For, Kind::Proto, Kind::Host, Kind::Prefix];
+
+    fn flag(self) -> XForwarded {
+        match self {
+            Kind::For => XForwarded::FOR,
+            Kind::Proto => XForwarded::PROTO,
+            Kind::Host => XForwarded::HOST,
+            Kind::Prefix => XForwarded::PREFIX,
+        }
+    }
+
+    fn name(self) -> &'static HeaderName {
+        &NAMES[self as usize]
+    }
+
+    /// What this header's entry of one step (`None`: it has no more) comes to.
+    fn read(self, item: Option<&str>, options: &ForwardedHeadersOptions) -> Entry {
+        let value = match self {
+            Kind::For => match item {
+                None => None,
+                Some(item) => match parse_for(item) {
+                    Some((ip, port)) => Some(Value::For(SocketAddr::new(ip, port))),
+                    None => {
+                        tracing::debug!(entry = item, "unparsable X-Forwarded-For entry");
+                        return Entry::Stop;
+                    }
+                },
+            },
+            Kind::Proto => item.and_then(Scheme::parse).map(Value::Proto),
+            Kind::Host => item
+                .filter(|h| is_valid_host(h) && options.allowed_hosts.allows(h))
+                .and_then(|h| HeaderValue::from_str(h).ok())
+                .map(Value::Host),
+            Kind::Prefix => item
+                .filter(|p| p.starts_with('/'))
+                .map(|p| Value::Prefix(decode_prefix(p))),
+        };
+        value.map_or(Entry::Rejected, Entry::Accepted)
+    }
+}
+
+/// What one entry comes to.
+enum Entry {
+    Accepted(Value),
+    /// Missing or invalid: ignored, unless symmetry is required (then nothing is applied).
+    Rejected,
+    /// An `X-Forwarded-For` entry that does not parse: the walk ends before it.
+    Stop,
+}
+
+/// An accepted entry: the request's new client endpoint, scheme, `Host` or path base.
+enum Value {
+    For(SocketAddr),
+    Proto(Scheme),
+    Host(HeaderValue),
+    Prefix(String),
+}
+
+/// One enabled header during the walk.
+struct Walk<'a> {
+    kind: Kind,
+    /// The entries not taken yet; the walk takes them from the right.
+    items: ListItems<'a>,
+    /// The entry the current step took. A step that stops the walk leaves its entries in the
+    /// header; one that completes consumes them.
+    taken: Option<&'a str>,
+    /// The last entry accepted.
+    accepted: Option<Value>,
+}
+
+impl Walk<'_> {
+    /// The header's rewrite once the walk applied something: For whenever there is an
+    /// endpoint (the walk starts at the peer), the others when an entry was accepted.
+    fn finish(self, peer: Option<SocketAddr>) -> Option<Rewrite> {
+        let value = match (self.accepted, self.kind) {
+            (Some(value), _) => value,
+            // As ASP.NET Core: with For enabled the endpoint is (re)set from the walk, which
+            // starts at the peer, even when only another header applied.
+            (None, Kind::For) => Value::For(peer?),
+            (None, _) => return None,
+        };
+        let kept = self
+            .items
+            .chain(self.taken)
+            .filter_map(|item| HeaderValue::from_str(item).ok())
+            .collect();
+        Some(Rewrite { value, kept })
+    }
+}
+
+/// A header to rewrite, owned, so the request can change once the walk is over.
+struct Rewrite {
+    value: Value,
+    /// The entries the walk did not consume: the header's new lines (none: it is removed).
+    kept: Vec<HeaderValue>,
+}
+
 impl ForwardedStep {
     pub(crate) fn new(options: ForwardedHeadersOptions) -> Self {
         Self { options }
     }
 
-    /// Walk the entries from the right, filling `accepted` (owned by the caller, so the
-    /// large result is not moved); `false` when nothing is to be applied.
-    fn accept(
-        &self,
-        headers: &HeaderMap,
-        peer: Option<SocketAddr>,
-        accepted: &mut Accepted,
-    ) -> bool {
+    /// Walk the entries from the right (contract §4.5 steps 1–3): the headers to rewrite, by
+    /// [`Kind`]; none when nothing is to be applied.
+    fn accept(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> [Option<Rewrite>; 4] {
         let o = &self.options;
         let found = crate::headers::find(headers, NAMES.each_ref());
-        let lists: [Option<List<'_>>; 4] = std::array::from_fn(|i| {
-            o.headers
-                .contains(KINDS[i])
-                .then(|| List::read(headers, &NAMES[i], found[i]))
-        });
+        // The text of a header whose lines must be joined into one list (rare).
+        let mut joined: [String; 4] = Default::default();
+        let mut walks: [Option<Walk<'_>>; 4] = Default::default();
+        for ((kind, lines), joined) in Kind::ALL.into_iter().zip(found).zip(&mut joined) {
+            if o.headers.contains(kind.flag()) {
+                walks[kind as usize] = Some(Walk {
+                    kind,
+                    items: list::read(headers, kind.name(), lines, joined),
+                    taken: None,
+                    accepted: None,
+                });
+            }
+        }
         let symmetry = o.require_header_symmetry;
         if symmetry {
-            let lens: [usize; 4] =
-                std::array::from_fn(|i| lists[i].as_ref().map_or(0, |l| l.items().count()));
-            let mut counts = (0..4).filter(|i| lists[*i].is_some()).map(|i| lens[i]);
-            if let Some(first) = counts.next()
-                && counts.any(|len| len != first)
+            let lens = walks
+                .each_ref()
+                .map(|walk| walk.as_ref().map_or(0, |walk| walk.items.clone().count()));
+            let mut counts = walks.iter().zip(lens).filter(|(walk, _)| walk.is_some());
+            if let Some((_, first)) = counts.next()
+                && counts.any(|(_, len)| len != first)
             {
                 tracing::warn!(
                     ?lens,
                     "forwarded headers have different entry counts; none applied"
                 );
-                return false;
+                return Default::default();
             }
         }
-        let limit = o.forward_limit.unwrap_or(usize::MAX);
-
-        // Each step of the walk takes the next entry from the right of every enabled header
-        // first: when all are used up the walk is over (so nothing has to count the entries
-        // beforehand), and when it stops early the step's entries are left in place.
-        let mut items = lists.each_ref().map(|l| l.as_ref().map(List::items));
-        let mut pending: [Option<&str>; 4] = [None; 4];
         let check_known = o.checks_known_peers();
-        let mut current_ip: Option<IpAddr> = peer.map(|p| p.ip());
+        let mut current_ip = peer.map(|p| p.ip());
         let mut applied = false;
-        let asymmetric = |what: &HeaderName| {
-            tracing::warn!(
-                header = %what,
-                "missing or invalid forwarded entry; none applied"
-            );
-        };
-        while accepted.consumed < limit {
-            pending = items
-                .each_mut()
-                .map(|items| items.as_mut().and_then(DoubleEndedIterator::next_back));
-            if pending.iter().all(Option::is_none) {
+        'walk: for _ in 0..o.forward_limit.unwrap_or(usize::MAX) {
+            // Each step takes the next entry from the right of every enabled header first:
+            // when all are used up the walk is over (so nothing has to count the entries
+            // beforehand), and when it stops early the step's entries are left in place.
+            let mut taken_any = false;
+            for walk in walks.iter_mut().flatten() {
+                walk.taken = walk.items.next_back();
+                taken_any |= walk.taken.is_some();
+            }
+            if !taken_any {
                 break;
             }
             if check_known && !current_ip.is_some_and(|ip| o.is_known(ip)) {
@@ -115,99 +199,42 @@ impl ForwardedStep {
                 tracing::debug!(peer = ?current_ip, "forwarded headers: unknown proxy");
                 break;
             }
-            let [for_item, proto_item, host_item, prefix_item] = pending;
-            if lists[0].is_some() {
-                match for_item {
-                    Some(item) => match parse_for(item) {
-                        Some((ip, port)) => {
-                            applied = true;
-                            accepted.endpoint = Some(SocketAddr::new(ip, port));
-                            current_ip = Some(ip);
+            for walk in walks.iter_mut().flatten() {
+                match walk.kind.read(walk.taken, o) {
+                    Entry::Accepted(value) => {
+                        if let Value::For(endpoint) = value {
+                            current_ip = Some(endpoint.ip());
                         }
-                        None => {
-                            tracing::debug!(entry = item, "unparsable X-Forwarded-For entry");
-                            break;
-                        }
-                    },
-                    None if symmetry => {
-                        asymmetric(&X_FORWARDED_FOR);
-                        return false;
-                    }
-                    None => {}
-                }
-            }
-            if lists[1].is_some() {
-                match proto_item.and_then(Scheme::parse) {
-                    Some(scheme) => {
+                        walk.accepted = Some(value);
                         applied = true;
-                        accepted.scheme = Some(scheme);
                     }
-                    None if symmetry => {
-                        asymmetric(&X_FORWARDED_PROTO);
-                        return false;
+                    Entry::Stop => break 'walk,
+                    Entry::Rejected if symmetry => {
+                        tracing::warn!(
+                            header = %walk.kind.name(),
+                            "missing or invalid forwarded entry; none applied"
+                        );
+                        return Default::default();
                     }
-                    None => {}
+                    Entry::Rejected => {}
                 }
             }
-            if lists[2].is_some() {
-                let host = host_item
-                    .filter(|h| is_valid_host(h) && o.allowed_hosts.allows(h))
-                    .and_then(|h| HeaderValue::from_str(h).ok());
-                match host {
-                    Some(host) => {
-                        applied = true;
-                        accepted.host = Some(host);
-                    }
-                    None if symmetry => {
-                        asymmetric(&X_FORWARDED_HOST);
-                        return false;
-                    }
-                    None => {}
-                }
-            }
-            if lists[3].is_some() {
-                match prefix_item.filter(|p| p.starts_with('/')) {
-                    Some(prefix) => {
-                        applied = true;
-                        accepted.prefix = Some(decode_prefix(prefix));
-                    }
-                    None if symmetry => {
-                        asymmetric(&X_FORWARDED_PREFIX);
-                        return false;
-                    }
-                    None => {}
-                }
-            }
-            pending = [None; 4];
-            accepted.consumed += 1;
-        }
-        if !applied {
-            return false;
-        }
-        // The headers `apply` rewrites: For whenever it is enabled and there is an endpoint
-        // (the walk starts at the peer), the others when their entry was accepted. They keep
-        // the entries the walk did not consume: those left of it, and those of a step that
-        // stopped it.
-        let rewritten = [
-            o.headers.contains(XForwarded::FOR) && accepted.endpoint.or(peer).is_some(),
-            accepted.scheme.is_some(),
-            accepted.host.is_some(),
-            accepted.prefix.is_some(),
-        ];
-        for (i, items) in items.iter_mut().enumerate() {
-            if let (true, Some(items)) = (rewritten[i], items) {
-                accepted.kept[i] = items
-                    .chain(pending[i])
-                    .filter_map(|item| HeaderValue::from_str(item).ok())
-                    .collect();
+            for walk in walks.iter_mut().flatten() {
+                walk.taken = None;
             }
         }
-        true
+        let mut rewrites: [Option<Rewrite>; 4] = Default::default();
+        if applied {
+            for (walk, rewrite) in walks.into_iter().zip(&mut rewrites) {
+                *rewrite = walk.and_then(|walk| walk.finish(peer));
+            }
+        }
+        rewrites
     }
 }
 
 impl Step for ForwardedStep {
-    fn apply<B>(&self, req: &mut Request<B>) -> Option<StatusCode> {
+    fn apply<B>(&self, req: &mut Request<B>) -> ControlFlow<StatusCode> {
         let peer = peer_addr(req.extensions());
         let mut scheme = match req.extensions().get::<Scheme>() {
             Some(scheme) => scheme.clone(),
@@ -218,65 +245,60 @@ impl Step for ForwardedStep {
                 .unwrap_or(Scheme::HTTP),
         };
         let mut client = peer;
-        let mut accepted = Accepted::default();
-        if self.accept(req.headers(), peer, &mut accepted) {
-            let [for_kept, proto_kept, host_kept, prefix_kept] = accepted.kept;
-            // As ASP.NET Core: with For enabled the endpoint is (re)set from the walk, which
-            // starts at the peer, even when only another header applied.
-            let endpoint = accepted.endpoint.or(peer);
-            if self.options.headers.contains(XForwarded::FOR)
-                && let Some(endpoint) = endpoint
-            {
-                // Remove before inserting, so the header map rarely has to grow.
-                let headers = req.headers_mut();
-                replace_lines(headers, &X_FORWARDED_FOR, for_kept);
-                if let Some(peer) = peer {
-                    headers.insert(X_ORIGINAL_FOR, endpoint_value(peer));
+        for Rewrite { value, kept } in self.accept(req.headers(), peer).into_iter().flatten() {
+            // Each removes the forwarded header before inserting, so the map rarely grows.
+            match value {
+                Value::For(endpoint) => {
+                    let headers = req.headers_mut();
+                    replace_lines(headers, &X_FORWARDED_FOR, kept);
+                    if let Some(peer) = peer {
+                        headers.insert(X_ORIGINAL_FOR, endpoint_value(peer));
+                    }
+                    client = Some(endpoint);
                 }
-                client = Some(endpoint);
-            }
-            if let Some(forwarded) = accepted.scheme {
-                let headers = req.headers_mut();
-                replace_lines(headers, &X_FORWARDED_PROTO, proto_kept);
-                headers.insert(X_ORIGINAL_PROTO, scheme_value(&scheme));
-                scheme = forwarded;
-            }
-            if let Some(host) = accepted.host {
-                let original = match req.headers().get(HOST) {
-                    Some(h) => h.clone(),
-                    None => req
-                        .uri()
-                        .authority()
-                        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-                        .unwrap_or_else(|| HeaderValue::from_static("")),
-                };
-                let headers = req.headers_mut();
-                replace_lines(headers, &X_FORWARDED_HOST, host_kept);
-                headers.insert(X_ORIGINAL_HOST, original);
-                if req.uri().authority().is_some() {
-                    set_authority(req.uri_mut(), &host);
+                Value::Proto(forwarded) => {
+                    let headers = req.headers_mut();
+                    replace_lines(headers, &X_FORWARDED_PROTO, kept);
+                    headers.insert(X_ORIGINAL_PROTO, scheme_value(&scheme));
+                    scheme = forwarded;
                 }
-                req.headers_mut().insert(HOST, host);
-            }
-            if let Some(prefix) = accepted.prefix {
-                let previous = req
-                    .extensions()
-                    .get::<PathBase>()
-                    .filter(|p| !p.is_empty())
-                    .and_then(|p| HeaderValue::from_str(p.as_str()).ok());
-                let headers = req.headers_mut();
-                replace_lines(headers, &X_FORWARDED_PREFIX, prefix_kept);
-                if let Some(previous) = previous {
-                    headers.insert(X_ORIGINAL_PREFIX, previous);
+                Value::Host(host) => {
+                    let original = match req.headers().get(HOST) {
+                        Some(h) => h.clone(),
+                        None => req
+                            .uri()
+                            .authority()
+                            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+                            .unwrap_or_else(|| HeaderValue::from_static("")),
+                    };
+                    let headers = req.headers_mut();
+                    replace_lines(headers, &X_FORWARDED_HOST, kept);
+                    headers.insert(X_ORIGINAL_HOST, original);
+                    if req.uri().authority().is_some() {
+                        set_authority(req.uri_mut(), &host);
+                    }
+                    req.headers_mut().insert(HOST, host);
                 }
-                req.extensions_mut().insert(PathBase::new(&prefix));
+                Value::Prefix(prefix) => {
+                    let previous = req
+                        .extensions()
+                        .get::<PathBase>()
+                        .filter(|p| !p.is_empty())
+                        .and_then(|p| HeaderValue::from_str(p.as_str()).ok());
+                    let headers = req.headers_mut();
+                    replace_lines(headers, &X_FORWARDED_PREFIX, kept);
+                    if let Some(previous) = previous {
+                        headers.insert(X_ORIGINAL_PREFIX, previous);
+                    }
+                    req.extensions_mut().insert(PathBase::new(&prefix));
+                }
             }
         }
         if let Some(client) = client {
             req.extensions_mut().insert(ClientAddr(client));
         }
         req.extensions_mut().insert(scheme);
-        None
+        ControlFlow::Continue(())
     }
 }
 
@@ -404,7 +426,7 @@ mod tests {
         if let Some(peer) = peer {
             req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
         }
-        assert_eq!(step.apply(&mut req), None);
+        assert_eq!(step.apply(&mut req), ControlFlow::Continue(()));
         Seen {
             client: req.extensions().get::<ClientAddr>().map(|c| c.0),
             scheme: req.extensions().get::<Scheme>().unwrap().to_string(),

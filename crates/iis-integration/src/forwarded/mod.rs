@@ -51,6 +51,8 @@ mod options;
 
 use std::sync::Arc;
 
+use tower_layer::Layer as _;
+
 pub use options::{ForwardedHeadersOptions, XForwarded};
 
 use crate::step::step_middleware;
@@ -86,10 +88,7 @@ impl ForwardedHeadersLayer {
 impl<S> ForwardedHeaders<S> {
     /// Wrap `inner`.
     pub fn new(inner: S, options: ForwardedHeadersOptions) -> Self {
-        Self {
-            inner,
-            step: Arc::new(ForwardedStep::new(options)),
-        }
+        ForwardedHeadersLayer::new(options).layer(inner)
     }
 }
 
