@@ -81,10 +81,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod attr;
 mod expand;
-mod parse;
 mod source;
 mod timespan;
+mod values;
+mod walk;
 
 pub use expand::expand_env_vars;
 
@@ -418,5 +420,5 @@ pub fn parse(text: &[u8], file: &Path) -> Result<AspNetCoreConfig, ConfigError> 
         };
         ConfigError::new(file, Some(location), ConfigErrorKind::Encoding, e.message)
     })?;
-    parse::parse_text(&text, file)
+    walk::parse_text(&text, file)
 }
