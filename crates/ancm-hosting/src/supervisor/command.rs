@@ -20,12 +20,7 @@ pub(crate) struct CommandLine {
 /// an existing file inside the site is used as that file; anything else is kept as written so
 /// a bare `dotnet` is found on `PATH`.
 pub(crate) fn resolve_program(process_path: &str, site_dir: &Path) -> PathBuf {
-    // Windows-authored web.config files say `.\app.exe`; on Unix the separator is '/'.
-    let native: String = if cfg!(windows) {
-        process_path.to_owned()
-    } else {
-        process_path.replace('\\', "/")
-    };
+    let native = native_separators(process_path);
     let candidate = Path::new(&native);
     // ANCM skips the site-relative attempt for anything with ':' (drive letters) or '%'.
     if candidate.is_absolute() || native.contains(':') || native.contains('%') {
@@ -36,6 +31,16 @@ pub(crate) fn resolve_program(process_path: &str, site_dir: &Path) -> PathBuf {
         return normalise(&joined);
     }
     candidate.to_path_buf()
+}
+
+/// A path as written in web.config with native separators: Windows-authored files say
+/// `.\app.exe`; on Unix the separator is '/'.
+pub(crate) fn native_separators(path: &str) -> String {
+    if cfg!(windows) {
+        path.to_owned()
+    } else {
+        path.replace('\\', "/")
+    }
 }
 
 /// Removes `.` components so logs and `/proc` show a clean path.
@@ -141,10 +146,6 @@ pub(crate) fn windows_command_line(program: &Path, raw_args: &str) -> String {
 mod tests {
     use super::*;
 
-    fn no_env(_: &str) -> Option<String> {
-        None
-    }
-
     #[test]
     fn words_split_like_a_shell() {
         assert_eq!(split_unix_words(""), Vec::<String>::new());
@@ -193,7 +194,7 @@ mod tests {
         let cl = command_line("dotnet", "app.dll", dir.path(), &lookup);
         assert_eq!(cl.program, PathBuf::from("python3"));
         assert_eq!(cl.args, ["-u", "x y"]);
-        let cl = command_line("dotnet", "app.dll", dir.path(), &no_env);
+        let cl = command_line("dotnet", "app.dll", dir.path(), &|_| None);
         assert_eq!(cl.args, ["app.dll"]);
         assert_eq!(
             windows_command_line(&cl.program, &cl.raw_args),

@@ -114,11 +114,7 @@ pub(crate) fn stdout_log_path(
     now: std::time::SystemTime,
     pid: u32,
 ) -> PathBuf {
-    let native: String = if cfg!(windows) {
-        stdout_log_file.to_owned()
-    } else {
-        stdout_log_file.replace('\\', "/")
-    };
+    let native = command::native_separators(stdout_log_file);
     let base = command::normalise(&site_dir.join(native));
     let mut name = base.into_os_string();
     name.push(format!("_{}_{pid}.log", utc_stamp(now)));
