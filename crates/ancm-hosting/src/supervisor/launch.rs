@@ -1,6 +1,6 @@
 //! What a configuration generation says about starting children: the web.config values with
 //! `%VAR%` expanded ([`LaunchSpec`]), and the application's own facts ([`LaunchContext`]).
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ pub(crate) struct LaunchContext {
 
 /// What a configuration says about starting children, with `%VAR%` expanded.
 pub(crate) struct LaunchSpec {
+    /// The application's facts, shared with the application and every generation.
     pub(crate) context: Arc<LaunchContext>,
     pub(crate) command: CommandLine,
     pub(crate) config_env: Vec<(String, String)>,
@@ -115,16 +116,6 @@ impl LaunchSpec {
     /// The program, for logs and error pages.
     pub(crate) fn program(&self) -> String {
         self.command.program.display().to_string()
-    }
-
-    /// The child's working directory.
-    pub(crate) fn site_dir(&self) -> &Path {
-        &self.context.site_dir
-    }
-
-    /// The application's virtual path.
-    pub(crate) fn app_path(&self) -> &AppPath {
-        &self.context.app_path
     }
 
     /// Whether web.config fixes `ASPNETCORE_PORT`, so two generations cannot run side by side.

@@ -84,7 +84,7 @@ impl Shared {
         shutdown::stop_child(
             &ready.child,
             Some(ready.target.addr),
-            self.spec.app_path(),
+            &self.spec.context.app_path,
             self.spec.shutdown,
         )
         .await;

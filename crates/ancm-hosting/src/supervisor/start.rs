@@ -96,7 +96,7 @@ impl Supervisor {
             &EnvInputs {
                 config_vars: &spec.config_env,
                 port: &port_text,
-                app_path: spec.app_path().as_str(),
+                app_path: spec.context.app_path.as_str(),
                 token: token.expose_secret(),
                 http_auth: &spec.context.http_auth,
                 websockets: spec.context.websockets,
@@ -112,7 +112,7 @@ impl Supervisor {
         let child = match Child::spawn(
             SpawnSpec {
                 command: &spec.command,
-                cwd: spec.site_dir(),
+                cwd: &spec.context.site_dir,
                 env,
                 output: &spec.output,
             },
@@ -137,7 +137,7 @@ impl Supervisor {
                 let target = BackendTarget {
                     addr: listening.addr,
                     token: Some(token.clone()),
-                    app_path: spec.app_path().clone(),
+                    app_path: spec.context.app_path.clone(),
                     process: Some(Arc::new(Child::backend_process(listener_pid))),
                     request_timeout: Some(spec.request_timeout),
                 };
