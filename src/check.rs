@@ -3,7 +3,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use ancm_hosting::config::{self, AspNetCoreConfig};
+use ancm_hosting::config::{self, AspNetCoreConfig, attr};
 use serde_json::{Value, json};
 
 /// Exit status for an invalid configuration.
@@ -34,25 +34,29 @@ fn pairs(list: &[(String, String)]) -> Value {
     Value::Array(list.iter().map(|(n, v)| json!([n, v])).collect())
 }
 
+/// `requestTimeout` in milliseconds: ancm's own key, not a web.config attribute.
+const REQUEST_TIMEOUT_MS: &str = "requestTimeoutMs";
+
 /// The `--json` object: keys named as the web.config attributes, values before `%VAR%`
 /// expansion, booleans and numbers as JSON types.
 pub fn to_json(c: &AspNetCoreConfig) -> Value {
+    let request_timeout_ms = u64::try_from(c.request_timeout.as_millis()).unwrap_or(u64::MAX);
     json!({
-        "processPath": c.process_path,
-        "arguments": c.arguments,
-        "hostingModel": c.hosting_model_raw.as_deref().unwrap_or(""),
-        "stdoutLogEnabled": c.stdout_log_enabled,
-        "stdoutLogFile": c.stdout_log_file,
-        "requestTimeout": c.request_timeout_raw.as_deref().unwrap_or(AspNetCoreConfig::DEFAULT_REQUEST_TIMEOUT),
-        "requestTimeoutMs": u64::try_from(c.request_timeout.as_millis()).unwrap_or(u64::MAX),
-        "startupTimeLimit": c.startup_time_limit,
-        "shutdownTimeLimit": c.shutdown_time_limit,
-        "rapidFailsPerMinute": c.rapid_fails_per_minute,
-        "processesPerApplication": c.processes_per_application,
-        "forwardWindowsAuthToken": c.forward_windows_auth_token,
-        "disableStartUpErrorPage": c.disable_startup_error_page,
-        "environmentVariables": pairs(&c.environment_variables),
-        "handlerSettings": pairs(&c.handler_settings),
+        attr::PROCESS_PATH: c.process_path,
+        attr::ARGUMENTS: c.arguments,
+        attr::HOSTING_MODEL: c.hosting_model_raw.as_deref().unwrap_or(""),
+        attr::STDOUT_LOG_ENABLED: c.stdout_log_enabled,
+        attr::STDOUT_LOG_FILE: c.stdout_log_file,
+        attr::REQUEST_TIMEOUT: c.request_timeout_raw.as_deref().unwrap_or(AspNetCoreConfig::DEFAULT_REQUEST_TIMEOUT),
+        REQUEST_TIMEOUT_MS: request_timeout_ms,
+        attr::STARTUP_TIME_LIMIT: c.startup_time_limit,
+        attr::SHUTDOWN_TIME_LIMIT: c.shutdown_time_limit,
+        attr::RAPID_FAILS_PER_MINUTE: c.rapid_fails_per_minute,
+        attr::PROCESSES_PER_APPLICATION: c.processes_per_application,
+        attr::FORWARD_WINDOWS_AUTH_TOKEN: c.forward_windows_auth_token,
+        attr::DISABLE_STARTUP_ERROR_PAGE: c.disable_startup_error_page,
+        attr::ENVIRONMENT_VARIABLES: pairs(&c.environment_variables),
+        attr::HANDLER_SETTINGS: pairs(&c.handler_settings),
     })
 }
 

@@ -60,7 +60,6 @@ pub enum GatewayError {
     },
 }
 
-/// Run until SIGINT/SIGTERM.
 /// Run until SIGINT/SIGTERM on `threads` threads, each with its own single-threaded runtime
 /// (no work-stealing wake-ups between threads) accepting on shared listening sockets, with
 /// its own backend connection pools. The supervisors are shared.
@@ -146,7 +145,8 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
         .map_err(GatewayError::Runtime)?;
     tracing::info!(threads, "serving");
 
-    shutdown_signal().await;
+    let signal = ancm_protocol::signal::stop_requested().await;
+    tracing::info!("{signal} received");
     tracing::info!("shutting down: no new connections, draining in-flight requests");
     server.stop_accepting();
     for task in own_loops {
@@ -329,42 +329,5 @@ fn init_logging(apps: &[(AppPath, PathBuf)]) {
         .try_init();
     for (file, err) in failures {
         tracing::warn!(file = ?file, error = %err, "cannot open the module debug log file");
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM (Ctrl+C / Ctrl+Break on Windows).
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(mut int), Ok(mut term)) => {
-                tokio::select! {
-                    _ = int.recv() => tracing::info!("SIGINT received"),
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(windows)]
-    {
-        use tokio::signal::windows::{ctrl_break, ctrl_c};
-        match (ctrl_c(), ctrl_break()) {
-            (Ok(mut c), Ok(mut b)) => {
-                tokio::select! {
-                    _ = c.recv() => tracing::info!("Ctrl+C received"),
-                    _ = b.recv() => tracing::info!("Ctrl+Break received"),
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
     }
 }

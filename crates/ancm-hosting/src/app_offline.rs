@@ -23,6 +23,8 @@ use ancm_front::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
+use crate::sync;
+
 /// The file name ANCM looks for in the application's physical root.
 pub const FILE_NAME: &str = "app_offline.htm";
 
@@ -77,9 +79,7 @@ impl AppOffline {
         if exists {
             // Read before publishing the state so the first 503 already has the page.
             let body = self.read_body();
-            if let Ok(mut b) = self.body.write() {
-                *b = body;
-            }
+            *sync::write(&self.body) = body;
         }
         let was = self.present.swap(exists, Ordering::AcqRel);
         match (was, exists) {
@@ -107,7 +107,7 @@ impl AppOffline {
 
     /// The 503 response: `Content-Type: text/html` and the file's bytes.
     pub fn response(&self) -> Response<Body> {
-        let body = self.body.read().map(|b| b.clone()).unwrap_or_default();
+        let body = sync::read(&self.body).clone();
         let mut resp = Response::new(Body::full(body));
         *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
         resp.headers_mut()

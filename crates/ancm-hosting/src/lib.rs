@@ -20,6 +20,7 @@ pub mod application;
 pub mod config;
 pub mod debug_log;
 pub mod supervisor;
+mod sync;
 
 pub use application::{
     Application, ApplicationError, ApplicationLayer, ApplicationOptions, ApplicationService,

@@ -83,10 +83,12 @@ use std::time::Duration;
 
 use ancm_front::RequestTimeout;
 
+pub mod attr;
 mod expand;
-mod parse;
 mod source;
 mod timespan;
+mod values;
+mod walk;
 
 pub use expand::expand_env_vars;
 
@@ -420,5 +422,5 @@ pub fn parse(text: &[u8], file: &Path) -> Result<AspNetCoreConfig, ConfigError> 
         };
         ConfigError::new(file, Some(location), ConfigErrorKind::Encoding, e.message)
     })?;
-    parse::parse_text(&text, file)
+    walk::parse_text(&text, file)
 }

@@ -1,4 +1,48 @@
-//! Decoding web.config bytes to text, and byte offsets to 1-based line and column.
+//! The web.config text: decoding its bytes, XML white space, and byte offsets turned into
+//! 1-based line and column and into located errors.
+use std::path::Path;
+
+use super::{ConfigError, ConfigErrorKind, Location};
+
+/// XML white space (what may surround a number, boolean or timeSpan).
+pub(crate) fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+/// The decoded text and its file name, to turn byte offsets into located errors.
+pub(crate) struct Source<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) file: &'a Path,
+}
+
+impl Source<'_> {
+    pub(crate) fn location(&self, offset: usize) -> Location {
+        let (line, column) = line_col(self.text, offset);
+        Location {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+        }
+    }
+
+    pub(crate) fn error(
+        &self,
+        offset: usize,
+        kind: ConfigErrorKind,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::new(self.file, Some(self.location(offset)), kind, message)
+    }
+
+    /// The offset of a slice borrowed from the text (quick-xml hands out borrowed slices
+    /// when reading from a `&str`); `None` if it is not one.
+    pub(crate) fn offset_of(&self, slice: &[u8]) -> Option<usize> {
+        let base = self.text.as_ptr() as usize;
+        (slice.as_ptr() as usize)
+            .checked_sub(base)
+            .filter(|o| *o <= self.text.len())
+    }
+}
 
 /// Why the bytes are not text, with the 1-based line and column where it went wrong.
 pub(crate) struct DecodeError {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::source::is_xml_space;
+
 /// 100-nanosecond ticks per second, the unit IIS hands to the module.
 pub(crate) const TICKS_PER_SECOND: u64 = 10_000_000;
 
@@ -19,7 +21,7 @@ pub(crate) enum TimeSpanError {
 /// Surrounding XML whitespace is ignored.
 pub(crate) fn parse_ticks(text: &str) -> Result<u64, TimeSpanError> {
     use TimeSpanError::Format;
-    let s = text.trim_matches(super::parse::is_xml_space);
+    let s = text.trim_matches(is_xml_space);
     let (negative, s) = match s.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, s),

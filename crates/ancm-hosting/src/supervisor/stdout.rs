@@ -1,10 +1,13 @@
 //! The child's stdout/stderr (contract §2.11): a log file per start, or the first 30 000
 //! characters kept for the startup-failure report while the rest is drained.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::command;
+use crate::sync;
 
 /// How much output is kept for the startup-failure report.
 pub(crate) const CAPTURE_LIMIT: usize = 30_000;
@@ -30,13 +33,11 @@ pub(crate) struct Captured(Arc<Mutex<String>>);
 impl Captured {
     /// The text captured so far.
     pub(crate) fn text(&self) -> String {
-        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+        sync::lock(&self.0).clone()
     }
 
     fn push(&self, bytes: &[u8]) -> bool {
-        let Ok(mut s) = self.0.lock() else {
-            return false;
-        };
+        let mut s = sync::lock(&self.0);
         let have = s.chars().count();
         if have >= CAPTURE_LIMIT {
             return false;
@@ -76,7 +77,7 @@ pub(crate) fn stdio_for(
         OutputMode::Null => (Stdio::null(), Stdio::null(), None),
         OutputMode::Capture => (Stdio::piped(), Stdio::piped(), None),
         OutputMode::File { base } => {
-            let path = super::command::stdout_log_path(
+            let path = stdout_log_path(
                 base,
                 site_dir,
                 std::time::SystemTime::now(),
@@ -97,7 +98,7 @@ pub(crate) fn stdio_for(
     }
 }
 
-fn open_log(path: &std::path::Path) -> std::io::Result<(Stdio, Stdio)> {
+fn open_log(path: &Path) -> std::io::Result<(Stdio, Stdio)> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -106,9 +107,55 @@ fn open_log(path: &std::path::Path) -> std::io::Result<(Stdio, Stdio)> {
     Ok((Stdio::from(file), Stdio::from(dup)))
 }
 
+/// `stdoutLogFile` resolved against the site folder, plus `_<UTC yyyyMMddHHmmss>_<pid>.log`.
+pub(crate) fn stdout_log_path(
+    stdout_log_file: &str,
+    site_dir: &Path,
+    now: std::time::SystemTime,
+    pid: u32,
+) -> PathBuf {
+    let native = command::native_separators(stdout_log_file);
+    let base = command::normalise(&site_dir.join(native));
+    let mut name = base.into_os_string();
+    name.push(format!("_{}_{pid}.log", utc_stamp(now)));
+    PathBuf::from(name)
+}
+
+/// `yyyyMMddHHmmss` in UTC.
+pub(crate) fn utc_stamp(now: std::time::SystemTime) -> String {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn capture_keeps_the_first_characters() {
@@ -155,5 +202,27 @@ mod tests {
             dir.path(),
         );
         assert!(path.is_none());
+    }
+
+    #[test]
+    fn stdout_names() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_704_164_645); // 2024-01-02 03:04:05 UTC
+        assert_eq!(utc_stamp(t), "20240102030405");
+        let p = stdout_log_path(r".\logs\stdout", Path::new("/site"), t, 4242);
+        if cfg!(windows) {
+            assert!(
+                p.to_string_lossy()
+                    .ends_with(r"logs\stdout_20240102030405_4242.log")
+            );
+        } else {
+            assert_eq!(
+                p,
+                PathBuf::from("/site/logs/stdout_20240102030405_4242.log")
+            );
+        }
+        assert_eq!(
+            utc_stamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "20000229000000"
+        );
     }
 }

@@ -1,0 +1,94 @@
+//! The tower layer of an [`Application`]: admission and backend choice in front of the inner
+//! service (the front layers and the forwarder).
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use ancm_front::Body;
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::Application;
+
+/// Layer of [`Application`]: see the [module docs](super).
+#[derive(Debug, Clone)]
+pub struct ApplicationLayer {
+    app: Application,
+}
+
+impl ApplicationLayer {
+    /// The layer for `app` (also [`Application::layer`]).
+    pub fn new(app: Application) -> Self {
+        Self { app }
+    }
+}
+
+impl<S> Layer<S> for ApplicationLayer {
+    type Service = ApplicationService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ApplicationService::new(inner, self.app.clone())
+    }
+}
+
+/// Service of [`ApplicationLayer`]: admission, backend selection, then the inner service.
+#[derive(Debug, Clone)]
+pub struct ApplicationService<S> {
+    app: Application,
+    inner: S,
+}
+
+impl<S> ApplicationService<S> {
+    /// Wraps `inner` so each request is admitted by `app` and given its backend.
+    pub fn new(inner: S, app: Application) -> Self {
+        Self { app, inner }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwrap the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B> Service<Request<B>> for ApplicationService<S>
+where
+    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Readiness of the inner service is awaited in the call, on the clone that serves it.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let app = self.app.clone();
+        Box::pin(async move {
+            match app.backend().await {
+                Ok(target) => {
+                    req.extensions_mut().insert(target);
+                    std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
+                    inner.call(req).await
+                }
+                Err(resp) => Ok(resp),
+            }
+        })
+    }
+}

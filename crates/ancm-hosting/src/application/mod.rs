@@ -1,0 +1,385 @@
+//! One hosted application: its web.config, its backend processes, app_offline.htm, and the
+//! tower layer that answers for them (contract §1.1, §1.7, §1.8, §2).
+//!
+//! [`Application::new`] reads `<site>/web.config` and watches the site folder;
+//! [`Application::layer`] gives a layer whose service, for each request, answers
+//! 503 with `app_offline.htm`, 500.0 for an unusable web.config, 502.5 when the backend
+//! cannot be started, 503 while stopping — or picks a ready backend (starting it on first
+//! use), inserts its [`BackendTarget`] into the request extensions and calls the inner
+//! service (the front layers and the forwarder).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use ancm_hosting::application::{Application, ApplicationOptions};
+//! let app = Application::new(ApplicationOptions::new("/srv/site"))?;
+//! let layer = app.layer(); // wrap the front layers + forwarder with it
+//! # let _ = layer;
+//! // ... serve ...
+//! app.shutdown().await; // graceful stop of every child
+//! # Ok(()) }
+//! ```
+//!
+//! # Decisions where the contract is silent
+//!
+//! * A web.config change starts the new children and waits until they are ready before
+//!   switching requests to them and stopping the old ones gracefully. If the new children
+//!   fail to start, requests switch anyway (and get 502.5, as ANCM would give for the new
+//!   configuration). When `ASPNETCORE_PORT` is fixed in web.config the old and new children
+//!   cannot share the port, so the old ones are stopped first.
+//! * An invalid web.config at start gives 500.0 (`configuration_error`) until it is fixed; the
+//!   error text is shown only when detailed errors are enabled.
+//! * When app_offline.htm disappears, the next request starts a fresh child with the current
+//!   configuration.
+mod admission;
+mod layer;
+mod reload;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use ancm_front::{BackendTarget, Body, RequestTimeout};
+use ancm_protocol::AppPath;
+use ancm_protocol::http_auth::HttpAuth;
+use http::Response;
+
+pub use layer::{ApplicationLayer, ApplicationService};
+use reload::Files;
+
+use crate::app_offline::{AppOffline, Change};
+use crate::config::{self, AspNetCoreConfig, ConfigError};
+use crate::supervisor::environment::{detailed_errors, worker_env};
+use crate::supervisor::{LaunchContext, LaunchSpec, Supervisor};
+use crate::sync;
+
+/// The web.config file name.
+pub const WEB_CONFIG: &str = "web.config";
+
+/// What [`Application::new`] needs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ApplicationOptions {
+    /// The site folder (physical path): web.config, app_offline.htm, working directory.
+    pub site_dir: PathBuf,
+    /// The application's virtual path (`ASPNETCORE_APPL_PATH`), `/` by default.
+    pub app_path: AppPath,
+    /// Force detailed errors on or off; `None` follows contract §1.8 (env, then web.config).
+    pub detailed_errors: Option<bool>,
+    /// Authentication methods told to the child (`ASPNETCORE_IIS_HTTPAUTH`); default
+    /// anonymous only.
+    pub http_auth: HttpAuth,
+    /// `ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED`; default true.
+    pub websockets_supported: bool,
+    /// Watch the site folder for app_offline.htm and web.config changes; default true (the
+    /// per-request check runs either way).
+    pub watch: bool,
+}
+
+impl ApplicationOptions {
+    /// Defaults for a site folder at app path `/`.
+    pub fn new(site_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            site_dir: site_dir.into(),
+            app_path: AppPath::root(),
+            detailed_errors: None,
+            http_auth: HttpAuth {
+                windows: false,
+                basic: false,
+                anonymous: true,
+            },
+            websockets_supported: true,
+            watch: true,
+        }
+    }
+
+    /// Sets the application's virtual path.
+    pub fn app_path(mut self, app_path: AppPath) -> Self {
+        self.app_path = app_path;
+        self
+    }
+
+    /// Forces detailed errors on or off.
+    pub fn detailed_errors(mut self, on: bool) -> Self {
+        self.detailed_errors = Some(on);
+        self
+    }
+
+    /// Turns the file watcher on or off.
+    pub fn watch(mut self, on: bool) -> Self {
+        self.watch = on;
+        self
+    }
+}
+
+/// Why an [`Application`] could not be created (web.config errors are not among them: they
+/// are served as 500.0).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplicationError {
+    /// The site folder does not exist or is not a directory.
+    #[error("site folder {} is not a directory", path.display())]
+    SiteDir {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// Not called inside a Tokio runtime.
+    #[error("an Application must be created inside a Tokio runtime")]
+    NoRuntime,
+}
+
+/// One configuration generation: web.config as read, and the children it starts.
+#[derive(Debug)]
+enum Generation {
+    Running {
+        config: Arc<AspNetCoreConfig>,
+        supervisor: Supervisor,
+        detailed: bool,
+    },
+    Invalid {
+        error: ConfigError,
+        detailed: bool,
+    },
+}
+
+/// Builds the generation for a load result; warns once about in-process settings (§8.6).
+fn make_generation(
+    context: &Arc<LaunchContext>,
+    detailed_override: Option<bool>,
+    loaded: Result<AspNetCoreConfig, ConfigError>,
+) -> Arc<Generation> {
+    match loaded {
+        Ok(config) => {
+            for warning in config.warnings() {
+                tracing::warn!(site = %context.site_dir.display(), "{warning}");
+            }
+            let spec = LaunchSpec::new(&config, context, &config::process_env);
+            let detailed =
+                detailed_override.unwrap_or_else(|| detailed_errors(&spec.config_env, &worker_env));
+            Arc::new(Generation::Running {
+                config: Arc::new(config),
+                supervisor: Supervisor::new(spec),
+                detailed,
+            })
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not load the configuration; requests get 500.0 until web.config is fixed");
+            let detailed = detailed_override.unwrap_or_else(|| detailed_errors(&[], &worker_env));
+            Arc::new(Generation::Invalid { error, detailed })
+        }
+    }
+}
+
+struct Inner {
+    /// The site folder (absolute) and app path: kept here only.
+    context: Arc<LaunchContext>,
+    /// [`ApplicationOptions::detailed_errors`].
+    detailed_errors: Option<bool>,
+    state: RwLock<Arc<Generation>>,
+    offline: AppOffline,
+    files: Files,
+    /// Held while switching generations for app_offline.htm or a recycle.
+    transition: Mutex<()>,
+    /// Held by a reload, so reloads run one at a time and shutdown can wait for one.
+    reload_lock: tokio::sync::Mutex<()>,
+    shutting_down: AtomicBool,
+    /// Stops started in the background, awaited by shutdown.
+    pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    runtime: tokio::runtime::Handle,
+    /// `ANCM_ADDITIONAL_ERROR_PAGE_LINK`.
+    extra_link: Option<String>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("site_dir", &self.context.site_dir)
+            .field("app_path", &self.context.app_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One hosted application. Cheap to clone (shared state).
+#[derive(Debug, Clone)]
+pub struct Application {
+    inner: Arc<Inner>,
+}
+
+impl Application {
+    /// Reads `<site_dir>/web.config` (an invalid one is served as 500.0 until fixed), checks
+    /// app_offline.htm and starts the watcher. Must be called inside a Tokio runtime; no
+    /// process starts before the first request.
+    pub fn new(options: ApplicationOptions) -> Result<Self, ApplicationError> {
+        let path = options.site_dir.join(WEB_CONFIG);
+        let initial = config::load(&path);
+        Self::build(options, Some(path), initial)
+    }
+
+    /// Uses `config` as is, with no web.config (for embedding and tests); app_offline.htm is
+    /// still honoured.
+    pub fn with_config(
+        options: ApplicationOptions,
+        config: AspNetCoreConfig,
+    ) -> Result<Self, ApplicationError> {
+        Self::build(options, None, Ok(config))
+    }
+
+    fn build(
+        options: ApplicationOptions,
+        web_config: Option<PathBuf>,
+        initial: Result<AspNetCoreConfig, ConfigError>,
+    ) -> Result<Self, ApplicationError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| ApplicationError::NoRuntime)?;
+        let ApplicationOptions {
+            site_dir,
+            app_path,
+            detailed_errors,
+            http_auth,
+            websockets_supported,
+            watch,
+        } = options;
+        if !site_dir.is_dir() {
+            tracing::error!(site = %site_dir.display(), "the site folder is not a directory");
+            return Err(ApplicationError::SiteDir { path: site_dir });
+        }
+        // An absolute site path keeps the child's working directory and log paths stable.
+        let site_dir = std::fs::canonicalize(&site_dir).unwrap_or(site_dir);
+        let context = Arc::new(LaunchContext {
+            site_dir,
+            app_path,
+            http_auth: http_auth.env_value(),
+            websockets: websockets_supported,
+        });
+        let files = Files::new(web_config);
+        let generation = make_generation(&context, detailed_errors, initial);
+        let inner = Arc::new(Inner {
+            offline: AppOffline::new(&context.site_dir),
+            context,
+            detailed_errors,
+            state: RwLock::new(generation),
+            files,
+            transition: Mutex::new(()),
+            reload_lock: tokio::sync::Mutex::new(()),
+            shutting_down: AtomicBool::new(false),
+            pending: Mutex::new(Vec::new()),
+            runtime,
+            extra_link: worker_env(ancm_protocol::env::ANCM_ADDITIONAL_ERROR_PAGE_LINK)
+                .filter(|l| !l.is_empty()),
+        });
+        if inner.offline.check() == Change::WentOffline {
+            tracing::info!(file = %inner.offline.path().display(), "app_offline.htm present at start; serving it");
+        }
+        if watch {
+            inner.start_watcher();
+        }
+        Ok(Application { inner })
+    }
+
+    /// The tower layer for the gateway's stack.
+    pub fn layer(&self) -> ApplicationLayer {
+        ApplicationLayer::new(self.clone())
+    }
+
+    /// The site folder (absolute).
+    pub fn site_dir(&self) -> &Path {
+        &self.inner.context.site_dir
+    }
+
+    /// The application's virtual path.
+    pub fn app_path(&self) -> &AppPath {
+        &self.inner.context.app_path
+    }
+
+    /// The configuration in use, `None` while web.config is invalid.
+    pub fn config(&self) -> Option<Arc<AspNetCoreConfig>> {
+        match &*self.inner.current() {
+            Generation::Running { config, .. } => Some(config.clone()),
+            Generation::Invalid { .. } => None,
+        }
+    }
+
+    /// The web.config error being served as 500.0, if any.
+    pub fn config_error(&self) -> Option<ConfigError> {
+        match &*self.inner.current() {
+            Generation::Running { .. } => None,
+            Generation::Invalid { error, .. } => Some(error.clone()),
+        }
+    }
+
+    /// `requestTimeout` of the current configuration (2 minutes when there is none).
+    pub fn request_timeout(&self) -> Duration {
+        self.config()
+            .map_or(RequestTimeout::WEB_CONFIG_DEFAULT, |c| c.request_timeout)
+    }
+
+    /// `forwardWindowsAuthToken` of the current configuration (true when there is none).
+    pub fn forward_windows_auth_token(&self) -> bool {
+        self.config().is_none_or(|c| c.forward_windows_auth_token)
+    }
+
+    /// Whether app_offline.htm is being served.
+    pub fn is_offline(&self) -> bool {
+        self.inner.offline.is_offline()
+    }
+
+    /// Pids of the children currently serving requests (diagnostics and tests).
+    pub fn backend_pids(&self) -> Vec<u32> {
+        match &*self.inner.current() {
+            Generation::Running { supervisor, .. } => supervisor.pids(),
+            Generation::Invalid { .. } => Vec::new(),
+        }
+    }
+
+    /// The admission decision for one request: a ready backend (started if needed), or the
+    /// response to send instead (503 app_offline / 500.0 / 502.5 / 503).
+    pub async fn backend(&self) -> Result<BackendTarget, Response<Body>> {
+        self.inner.admit().await
+    }
+
+    /// Stops every child gracefully (HTTP shutdown message, signals, then kill after
+    /// `shutdownTimeLimit`) and waits until they are gone; afterwards requests get 503.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        if inner.shutting_down.swap(true, Ordering::AcqRel) {
+            tracing::debug!("shutdown already requested");
+        }
+        inner.stop_watcher();
+        tracing::info!(site = %inner.context.site_dir.display(), "stopping the application");
+        if let Generation::Running { supervisor, .. } = &*inner.current() {
+            supervisor.stop().await;
+        }
+        // A reload in progress notices the flag and stops what it started.
+        let _reload = inner.reload_lock.lock().await;
+        if let Generation::Running { supervisor, .. } = &*inner.current() {
+            supervisor.stop().await;
+        }
+        let pending = std::mem::take(&mut *sync::lock(&inner.pending));
+        for p in pending {
+            let _ = p.await;
+        }
+        tracing::info!(site = %inner.context.site_dir.display(), "application stopped");
+    }
+}
+
+impl Inner {
+    fn current(&self) -> Arc<Generation> {
+        sync::read(&self.state).clone()
+    }
+
+    fn set_state(&self, g: Arc<Generation>) -> Arc<Generation> {
+        std::mem::replace(&mut *sync::write(&self.state), g)
+    }
+
+    fn generation_for(&self, loaded: Result<AspNetCoreConfig, ConfigError>) -> Arc<Generation> {
+        make_generation(&self.context, self.detailed_errors, loaded)
+    }
+
+    fn spawn_pending(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        let handle = self.runtime.spawn(fut);
+        let mut pending = sync::lock(&self.pending);
+        pending.retain(|h| !h.is_finished());
+        pending.push(handle);
+    }
+}

@@ -1,0 +1,125 @@
+//! What a configuration generation says about starting children: the web.config values with
+//! `%VAR%` expanded ([`LaunchSpec`]), and the application's own facts ([`LaunchContext`]).
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ancm_protocol::{AppPath, InvalidToken, PairingToken};
+
+use super::command::{self, CommandLine};
+use super::ports::{self, InvalidPort, PortChoice};
+use super::stdout::OutputMode;
+use crate::config::AspNetCoreConfig;
+
+/// Things that do not come from web.config: the one place an application keeps its site
+/// folder and app path.
+#[derive(Debug, Clone)]
+pub(crate) struct LaunchContext {
+    /// The site folder, absolute: the child's working directory, the base of relative paths.
+    pub(crate) site_dir: PathBuf,
+    /// `ASPNETCORE_APPL_PATH`.
+    pub(crate) app_path: AppPath,
+    /// `ASPNETCORE_IIS_HTTPAUTH`.
+    pub(crate) http_auth: String,
+    /// `ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED`.
+    pub(crate) websockets: bool,
+}
+
+/// What a configuration says about starting children, with `%VAR%` expanded.
+pub(crate) struct LaunchSpec {
+    /// The application's facts, shared with the application and every generation.
+    pub(crate) context: Arc<LaunchContext>,
+    pub(crate) command: CommandLine,
+    pub(crate) config_env: Vec<(String, String)>,
+    pub(crate) port: Result<PortChoice, InvalidPort>,
+    pub(crate) token: Result<Option<PairingToken>, InvalidToken>,
+    pub(crate) startup: Duration,
+    pub(crate) shutdown: Duration,
+    pub(crate) rapid_fails: u32,
+    pub(crate) request_timeout: Duration,
+    pub(crate) processes: usize,
+    pub(crate) output: OutputMode,
+}
+
+impl std::fmt::Debug for LaunchSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Variable values may hold secrets (a fixed ASPNETCORE_TOKEN): names only.
+        let names: Vec<&str> = self.config_env.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("LaunchSpec")
+            .field("site_dir", &self.context.site_dir)
+            .field("app_path", &self.context.app_path)
+            .field("command", &self.command)
+            .field("config_env_names", &names)
+            .field("port", &self.port)
+            .field("startup", &self.startup)
+            .field("shutdown", &self.shutdown)
+            .field("rapid_fails", &self.rapid_fails)
+            .field("processes", &self.processes)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LaunchSpec {
+    /// Derives the launch settings; `lookup` reads the gateway's environment.
+    pub(crate) fn new(
+        config: &AspNetCoreConfig,
+        context: &Arc<LaunchContext>,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Self {
+        let expanded = config.expanded(lookup);
+        let command = command::command_line(
+            &expanded.process_path,
+            &expanded.arguments,
+            &context.site_dir,
+            lookup,
+        );
+        let var = |name: &str| {
+            expanded
+                .environment_variables
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let port = ports::port_choice(var(ancm_protocol::env::PORT).as_deref());
+        let token = match var(ancm_protocol::env::TOKEN).filter(|t| !t.is_empty()) {
+            Some(t) => PairingToken::new(&t).map(Some),
+            None => Ok(None),
+        };
+        let redirect = config
+            .handler_setting("enableOutOfProcessConsoleRedirection")
+            .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"));
+        let output = if !redirect {
+            OutputMode::Null
+        } else if config.stdout_log_enabled {
+            OutputMode::File {
+                base: expanded.stdout_log_file.clone(),
+            }
+        } else {
+            OutputMode::Capture
+        };
+        Self {
+            context: context.clone(),
+            command,
+            config_env: expanded.environment_variables,
+            port,
+            token,
+            startup: Duration::from_secs(u64::from(config.startup_time_limit.min(3600))),
+            shutdown: Duration::from_secs(u64::from(config.shutdown_time_limit.min(600))),
+            rapid_fails: config.rapid_fails_per_minute.min(100),
+            request_timeout: config.request_timeout,
+            processes: usize::try_from(config.processes_per_application.clamp(1, 100)).unwrap_or(1),
+            output,
+        }
+    }
+
+    /// The program, for logs and error pages.
+    pub(crate) fn program(&self) -> String {
+        self.command.program.display().to_string()
+    }
+
+    /// Whether web.config fixes `ASPNETCORE_PORT`, so two generations cannot run side by side.
+    pub(crate) fn has_fixed_port(&self) -> bool {
+        matches!(self.port, Ok(PortChoice::Fixed { .. }))
+    }
+}
