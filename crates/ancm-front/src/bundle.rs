@@ -38,7 +38,7 @@
 //! # });
 //! ```
 //!
-//! [`AncmLayer`] applies, in this order (contract §1.3, §8.2):
+//! [`AncmLayer`] applies, in this order (protocol §1.3, §8.2):
 //!
 //! 1. [hop-by-hop](crate::hop_by_hop) removal, first, so a client cannot name an added
 //!    header in `Connection` to delete it (responses are cleaned on the way back);

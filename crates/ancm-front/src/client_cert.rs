@@ -1,5 +1,5 @@
 //! Sets `MS-ASPNETCORE-CLIENTCERT` to the client certificate (base64 DER) of the TLS
-//! connection, and removes it when there is none (contract §1.3 step 7).
+//! connection, and removes it when there is none (protocol §1.3 step 7).
 //!
 //! ```
 //! use ancm_front::AddExtensionLayer;

@@ -1,4 +1,4 @@
-//! ANCM-style error pages (contract §1.8): small, valid HTML, no external resources.
+//! ANCM-style error pages (protocol §1.8): small, valid HTML, no external resources.
 //!
 //! ```
 //! use ancm_front::error_page::ErrorPage;

@@ -1,4 +1,4 @@
-//! Appends the client's `ip:port` to `X-Forwarded-For` (contract §1.3 step 5).
+//! Appends the client's `ip:port` to `X-Forwarded-For` (protocol §1.3 step 5).
 //!
 //! ```
 //! use ancm_front::AddExtensionLayer;

@@ -1,4 +1,4 @@
-//! Appends `http` or `https` to `X-Forwarded-Proto` (contract §1.3 step 6).
+//! Appends `http` or `https` to `X-Forwarded-Proto` (protocol §1.3 step 6).
 //!
 //! ```
 //! use ancm_front::AddExtensionLayer;

@@ -1,5 +1,5 @@
-//! Removes hop-by-hop headers from requests and responses (RFC 9110 §7.6.1, contract §8.2),
-//! keeping a WebSocket upgrade intact (contract §1.9).
+//! Removes hop-by-hop headers from requests and responses (RFC 9110 §7.6.1, protocol §8.2),
+//! keeping a WebSocket upgrade intact (protocol §1.9).
 //!
 //! ```
 //! use ancm_front::hop_by_hop::RemoveHopByHopLayer;
@@ -27,13 +27,13 @@
 //! Removed on requests and responses: `Connection`, every header it names (except `Host`,
 //! which the forwarder must preserve, and `TE`, decided on its own), `Keep-Alive`,
 //! `Proxy-Connection`, `TE` (a request's `TE` is reduced to `trailers` when it lists it),
-//! `Trailer`, `Transfer-Encoding` and `Upgrade` — the list of contract §8.2.
+//! `Trailer`, `Transfer-Encoding` and `Upgrade` — the list of protocol §8.2.
 //!
 //! A request is a WebSocket upgrade when WebSockets are supported (the default; see
 //! [`RemoveHopByHopLayer::without_websockets`]), its only `Upgrade` line is exactly
 //! `websocket` (any case; `websocket, foo` is not) and `Connection` lists `upgrade`. Such a
 //! request keeps `Upgrade` and gets `Connection: upgrade`; its `Sec-WebSocket-Extensions` is
-//! removed, as ANCM does (contract §1.9). A `101 Switching Protocols` response keeps `Upgrade`
+//! removed, as ANCM does (protocol §1.9). A `101 Switching Protocols` response keeps `Upgrade`
 //! and gets `Connection: upgrade`.
 //!
 //! `Transfer-Encoding` is framing, which hyper handles on each side: the server decodes a
@@ -386,7 +386,7 @@ mod tests {
             assert!(!strip_request(&mut h, websockets), "{upgrade} {connection}");
             assert!(h.get(UPGRADE).is_none());
             assert!(h.get(CONNECTION).is_none());
-            // Only an upgrade loses its extensions (contract §1.9).
+            // Only an upgrade loses its extensions (protocol §1.9).
             assert!(h.get(SEC_WEBSOCKET_EXTENSIONS).is_some());
         }
         let mut h = map(&[

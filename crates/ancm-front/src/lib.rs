@@ -70,11 +70,11 @@
 //! # Where ancm-rs deliberately differs from ANCM
 //!
 //! * Hop-by-hop request and response headers are removed before any header is injected
-//!   (contract §8.2): `Connection` and the headers it names, `Keep-Alive`,
+//!   (protocol §8.2): `Connection` and the headers it names, `Keep-Alive`,
 //!   `Proxy-Connection`, `TE` except `trailers`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
 //!   keeping a WebSocket upgrade intact. ANCM only removes `Connection`. Since `Trailer` goes,
 //!   trailer fields cross the front only where no HTTP/1.1 hop needs it announced.
-//! * The pairing token header is marked sensitive and never logged (contract §8.1).
+//! * The pairing token header is marked sensitive and never logged (protocol §8.1).
 //! * A Windows identity with no known backend process handle fails the request with 502.3;
 //!   ANCM sends the value `0` ([`win_auth_token`]).
 //! * Without a [`ConnectionInfo`] on the request, `X-Forwarded-For`/`-Proto` are left as they

@@ -1,4 +1,4 @@
-//! Removes every client-sent request header whose name starts with `MS-ASPNETCORE` (contract
+//! Removes every client-sent request header whose name starts with `MS-ASPNETCORE` (protocol
 //! §1.3 step 2).
 //!
 //! ```

@@ -1,5 +1,5 @@
 //! Sets `MS-ASPNETCORE-TOKEN` to the pairing token of the backend the request goes to
-//! (contract §1.3 step 3).
+//! (protocol §1.3 step 3).
 //!
 //! ```
 //! use ancm_front::backend::BackendTarget;

@@ -17,7 +17,7 @@
 //! assert_eq!(forwarder.limit(), Some(RequestTimeout::WEB_CONFIG_DEFAULT));
 //! ```
 //!
-//! The limit applies per phase, like WinHTTP's in ANCM (contract §1.7): the connect, the
+//! The limit applies per phase, like WinHTTP's in ANCM (protocol §1.7): the connect, the
 //! wait for the response head, and each idle gap between body chunks in either direction.
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ pub enum RequestTimeout {
 
 impl RequestTimeout {
     /// ANCM's default `requestTimeout` as web.config writes it: two minutes (`00:02:00`,
-    /// contract §3.1).
+    /// protocol §3.1).
     pub const WEB_CONFIG_DEFAULT: Duration = Duration::from_secs(120);
 
     /// ANCM's default: [`After`](Self::After) [`WEB_CONFIG_DEFAULT`](Self::WEB_CONFIG_DEFAULT).

@@ -1,4 +1,4 @@
-//! Forwards an authenticated Windows identity as `MS-ASPNETCORE-WINAUTHTOKEN` (contract §1.3
+//! Forwards an authenticated Windows identity as `MS-ASPNETCORE-WINAUTHTOKEN` (protocol §1.3
 //! step 4).
 //!
 //! ```

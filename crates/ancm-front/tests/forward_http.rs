@@ -222,7 +222,7 @@ async fn slow_response_head_is_502_3() {
 #[tokio::test]
 async fn slow_but_steady_body_is_fine() {
     // Twelve chunks 100 ms apart: 1.2 s in total, four times the 300 ms timeout, but no gap
-    // reaches it (contract §1.7: per-phase, not a deadline).
+    // reaches it (protocol §1.7: per-phase, not a deadline).
     let backend = hyper_backend(|_req| async move {
         let chunks = futures_util::stream::unfold(0u32, |i| async move {
             if i == 12 {

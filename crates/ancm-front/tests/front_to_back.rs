@@ -335,7 +335,7 @@ async fn windows_identity_without_a_backend_process_handle_is_502_3() {
 
 /// A WebSocket upgrade goes through the bundle and the real forwarder intact: the backend
 /// gets `Upgrade`/`Connection: upgrade`, the token, and no `Sec-WebSocket-Extensions`
-/// (contract §1.9); messages then flow both ways.
+/// (protocol §1.9); messages then flow both ways.
 #[tokio::test]
 async fn websocket_upgrade_survives_the_bundle() {
     use futures_util::{SinkExt as _, StreamExt as _};

@@ -1,4 +1,4 @@
-//! `app_offline.htm` (contract §2.10): while the file exists in the site root every request
+//! `app_offline.htm` (protocol §2.10): while the file exists in the site root every request
 //! gets 503 with its bytes as a `text/html` body.
 //!
 //! [`AppOffline`] tracks the file; [`crate::application::Application`] polls it on requests

@@ -1,4 +1,4 @@
-//! The module debug log (contract §2.12) mapped onto `tracing`.
+//! The module debug log (protocol §2.12) mapped onto `tracing`.
 //!
 //! `ASPNETCORE_MODULE_DEBUG` / `ASPNETCORE_MODULE_DEBUG_FILE` and the handler settings
 //! `debugLevel` / `debugFile` (which win when present) give a level (`error`, `warning`,

@@ -6,7 +6,7 @@
 //! # Where ancm-rs deliberately differs from ANCM
 //!
 //! * Readiness is a listener owned by the child or its descendants on IPv4 **or IPv6**
-//!   loopback (contract §8.3).
+//!   loopback (protocol §8.3).
 //! * Rapid-fail protection counts unexpected exits in a sliding 60-second window (§8.4).
 //! * On Unix each child gets its own process group and SIGINT/SIGTERM where ANCM sends
 //!   Ctrl+Break; on Windows a kill-on-close job object (§8.5).

@@ -456,7 +456,7 @@ fn environment_variable_collection() {
         [("B".to_string(), "2".to_string())]
     );
 
-    // <add> is the schema error of contract §3.1, located at the <add>.
+    // <add> is the schema error of protocol §3.1, located at the <add>.
     let e = err(&doc(r#"<aspNetCore processPath="app">
       <environmentVariables>
         <add name="A" value="1"/>

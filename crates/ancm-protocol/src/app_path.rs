@@ -1,5 +1,5 @@
 //! The application's virtual path (`ASPNETCORE_APPL_PATH`) and the path-base match both
-//! halves use (contract §4.4).
+//! halves use (protocol §4.4).
 //!
 //! ```
 //! use ancm_protocol::AppPath;

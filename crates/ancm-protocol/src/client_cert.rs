@@ -1,5 +1,5 @@
 //! `MS-ASPNETCORE-CLIENTCERT`: the client certificate as standard base64 (`A–Z a–z 0–9 + /`,
-//! `=` padding, no line breaks) of its DER encoding (contract §1.3 step 7, §4.3 step 5).
+//! `=` padding, no line breaks) of its DER encoding (protocol §1.3 step 7, §4.3 step 5).
 //!
 //! ```
 //! use ancm_protocol::client_cert;

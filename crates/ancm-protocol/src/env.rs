@@ -1,4 +1,4 @@
-//! Environment variable names the front sets for the backend process (contract §2.3) and
+//! Environment variable names the front sets for the backend process (protocol §2.3) and
 //! the module reads for itself (§1.8, §2.2, §2.12).
 //!
 //! ```
@@ -19,7 +19,7 @@ pub const IIS_WEBSOCKETS_SUPPORTED: &str = "ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED"
 pub const HOSTING_STARTUP_ASSEMBLIES: &str = "ASPNETCORE_HOSTINGSTARTUPASSEMBLIES";
 /// The assembly ANCM appends to [`HOSTING_STARTUP_ASSEMBLIES`], after a `;`.
 pub const IIS_INTEGRATION_ASSEMBLY: &str = "Microsoft.AspNetCore.Server.IISIntegration";
-/// The physical path (IIS application ID out-of-process; see contract §2.3).
+/// The physical path (IIS application ID out-of-process; see protocol §2.3).
 pub const IIS_PHYSICAL_PATH: &str = "ASPNETCORE_IIS_PHYSICAL_PATH";
 /// The site's single HTTPS port, if it has one.
 pub const ANCM_HTTPS_PORT: &str = "ASPNETCORE_ANCM_HTTPS_PORT";
@@ -29,9 +29,9 @@ pub const ENVIRONMENT: &str = "ASPNETCORE_ENVIRONMENT";
 pub const DOTNET_ENVIRONMENT: &str = "DOTNET_ENVIRONMENT";
 /// `1`/`true` enables detailed error pages.
 pub const DETAILED_ERRORS: &str = "ASPNETCORE_DETAILEDERRORS";
-/// Module debug log levels and sinks (contract §2.12).
+/// Module debug log levels and sinks (protocol §2.12).
 pub const MODULE_DEBUG: &str = "ASPNETCORE_MODULE_DEBUG";
-/// Module debug log file (contract §2.12).
+/// Module debug log file (protocol §2.12).
 pub const MODULE_DEBUG_FILE: &str = "ASPNETCORE_MODULE_DEBUG_FILE";
 /// Replaces `processPath` when set in the front's own environment (Visual Studio).
 pub const ANCM_LAUNCHER_PATH: &str = "ANCM_LAUNCHER_PATH";

@@ -1,4 +1,4 @@
-//! `X-Forwarded-For` / `X-Forwarded-Proto` (and `-Host`, `-Prefix`) codecs (contract §1.3
+//! `X-Forwarded-For` / `X-Forwarded-Proto` (and `-Host`, `-Prefix`) codecs (protocol §1.3
 //! steps 5–6, §4.5).
 //!
 //! The front *appends* one item per hop (`203.0.113.7:51000`, `[2001:db8::1]:51000`;

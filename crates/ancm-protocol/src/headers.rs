@@ -1,4 +1,4 @@
-//! Header names of the contract (contract §1.3, §4.3, §4.5).
+//! Header names of the contract (protocol §1.3, §4.3, §4.5).
 //!
 //! `http::HeaderName` is lowercase; the wire is case-insensitive.
 //!
@@ -38,7 +38,7 @@ pub const X_ORIGINAL_HOST: HeaderName = HeaderName::from_static("x-original-host
 /// The path base the backend replaced with the forwarded prefix.
 pub const X_ORIGINAL_PREFIX: HeaderName = HeaderName::from_static("x-original-prefix");
 
-/// `Sec-WebSocket-Extensions`, removed from upgrade requests (contract §1.9).
+/// `Sec-WebSocket-Extensions`, removed from upgrade requests (protocol §1.9).
 pub const SEC_WEBSOCKET_EXTENSIONS: HeaderName =
     HeaderName::from_static("sec-websocket-extensions");
 /// `Keep-Alive`, hop-by-hop (RFC 9110 §7.6.1).

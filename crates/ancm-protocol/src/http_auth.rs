@@ -1,5 +1,5 @@
 //! `ASPNETCORE_IIS_HTTPAUTH`: the IIS authentication methods enabled for the app
-//! (contract §2.3, §4.1).
+//! (protocol §2.3, §4.1).
 //!
 //! ```
 //! use ancm_protocol::http_auth::{HttpAuth, auth_enabled};

@@ -26,7 +26,7 @@
 //!
 //! The pairing token is compared in constant time ([`PairingToken::matches`]) and is never
 //! printed: `Debug` and `Display` redact it and its header value is marked sensitive
-//! (contract §8.1). ANCM's backend middleware compares it with plain string equality and logs
+//! (protocol §8.1). ANCM's backend middleware compares it with plain string equality and logs
 //! the expected value on a mismatch.
 #![forbid(unsafe_code)]
 

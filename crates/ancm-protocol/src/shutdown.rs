@@ -1,5 +1,5 @@
 //! The shutdown event: `POST {app path}/iisintegration` with `MS-ASPNETCORE-EVENT: shutdown`
-//! and the pairing token; the backend answers 202 and stops (contract §2.9, §4.3).
+//! and the pairing token; the backend answers 202 and stops (protocol §2.9, §4.3).
 //!
 //! ```
 //! use ancm_protocol::{shutdown, AppPath};

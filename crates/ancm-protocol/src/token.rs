@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 ///
 /// The value never leaves through formatting: `Debug` and `Display` print `<redacted>`, and
 /// [`header_value`](Self::header_value) is marked sensitive so HTTP/2 never indexes it and
-/// hyper's debug output hides it. Comparison is constant-time (contract §8.1).
+/// hyper's debug output hides it. Comparison is constant-time (protocol §8.1).
 #[derive(Clone)]
 pub struct PairingToken {
     header: HeaderValue,

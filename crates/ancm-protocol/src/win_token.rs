@@ -1,5 +1,5 @@
 //! `MS-ASPNETCORE-WINAUTHTOKEN`: a Windows token handle duplicated into the backend process,
-//! as lowercase hexadecimal without `0x` or leading zeros (contract §1.3 step 4, §4.3 step 6).
+//! as lowercase hexadecimal without `0x` or leading zeros (protocol §1.3 step 4, §4.3 step 6).
 //!
 //! ```
 //! use ancm_protocol::win_token;

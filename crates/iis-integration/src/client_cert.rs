@@ -1,4 +1,4 @@
-//! Turn `MS-ASPNETCORE-CLIENTCERT` into a [`ClientCertificate`] extension (contract §4.3
+//! Turn `MS-ASPNETCORE-CLIENTCERT` into a [`ClientCertificate`] extension (protocol §4.3
 //! step 5).
 //!
 //! ```

@@ -1,5 +1,5 @@
 //! Activation: whether the process runs behind IIS / ANCM, read from the environment
-//! (contract §4.1).
+//! (protocol §4.1).
 //!
 //! ```
 //! use iis_integration::IisConfig;

@@ -1,4 +1,4 @@
-//! Everything ANCM's backend does, in its order (contract §4.2): path base → forwarded
+//! Everything ANCM's backend does, in its order (protocol §4.2): path base → forwarded
 //! headers → pairing token → shutdown event → client certificate → Windows identity →
 //! WebSockets flag → app.
 //!

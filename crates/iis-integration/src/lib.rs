@@ -27,9 +27,9 @@
 //! ```
 //!
 //! When ANCM starts the process it sets `ASPNETCORE_PORT`, `ASPNETCORE_APPL_PATH` and
-//! `ASPNETCORE_TOKEN` (contract §4.1); [`IisConfig::from_env`] reads them, and
+//! `ASPNETCORE_TOKEN` (protocol §4.1); [`IisConfig::from_env`] reads them, and
 //! [`IisIntegrationLayer`] does what ASP.NET Core's IIS integration does, in its order
-//! (contract §4.2):
+//! (protocol §4.2):
 //!
 //! 1. [`path_base`]: strip the application's virtual path.
 //! 2. [`forwarded`]: restore the client address and scheme from `X-Forwarded-For` / `-Proto`.
@@ -49,7 +49,7 @@
 //! # Where ancm-rs deliberately differs from ANCM
 //!
 //! * The pairing token is compared in constant time and never logged; a mismatch logs that
-//!   it did not match and the socket peer (contract §8.1). ANCM logs the expected token. The
+//!   it did not match and the socket peer (protocol §8.1). ANCM logs the expected token. The
 //!   accepted token header is also removed from the request, so the app cannot echo it.
 //! * The forwarded-headers step fails closed when the socket peer is unknown (no
 //!   [`PeerAddr`] / `ConnectInfo`), as the 2026 ASP.NET Core change recommends.

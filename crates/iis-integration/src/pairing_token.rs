@@ -1,4 +1,4 @@
-//! Reject requests that do not carry the pairing token (contract §4.3 step 1, §8.1).
+//! Reject requests that do not carry the pairing token (protocol §4.3 step 1, §8.1).
 //!
 //! ```
 //! use ancm_protocol::PairingToken;
@@ -26,7 +26,7 @@
 //! A request whose `MS-ASPNETCORE-TOKEN` is missing, wrong, or sent on more than one line is
 //! answered `400 Bad Request` with an empty body and the app is not called.
 //!
-//! Where this differs from ANCM (contract §8.1): the comparison is constant-time, and the
+//! Where this differs from ANCM (protocol §8.1): the comparison is constant-time, and the
 //! rejection is logged (at error level, like ANCM) with the socket peer but never with the
 //! expected or presented value; ANCM logs the expected token. An accepted token header is
 //! removed before the app sees the request, so an app that echoes headers cannot leak it.

@@ -1,4 +1,4 @@
-//! Serve an app mounted under a virtual path: strip the path base (contract §4.4).
+//! Serve an app mounted under a virtual path: strip the path base (protocol §4.4).
 //!
 //! ```
 //! use ancm_protocol::AppPath;

@@ -1,4 +1,4 @@
-//! Answer ANCM's shutdown event and fire the shutdown signal (contract §2.9, §4.3 step 2).
+//! Answer ANCM's shutdown event and fire the shutdown signal (protocol §2.9, §4.3 step 2).
 //!
 //! ```
 //! use iis_integration::{ShutdownEventLayer, ShutdownSignal};

@@ -1,5 +1,5 @@
 //! Hide hyper's connection upgrade from the app when the front does not relay WebSockets
-//! (contract §4.3 step 7).
+//! (protocol §4.3 step 7).
 //!
 //! ```
 //! use iis_integration::DisableUpgradeLayer;

@@ -1,4 +1,4 @@
-//! Turn `MS-ASPNETCORE-WINAUTHTOKEN` into a [`WindowsUser`] extension (contract §4.3 step 6).
+//! Turn `MS-ASPNETCORE-WINAUTHTOKEN` into a [`WindowsUser`] extension (protocol §4.3 step 6).
 //!
 //! ```
 //! use iis_integration::{ForwardWindowsIdentityLayer, WindowsUser};

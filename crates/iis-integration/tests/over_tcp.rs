@@ -1,4 +1,4 @@
-//! Every behaviour of contract §4, through a real server on 127.0.0.1 and raw HTTP/1.1.
+//! Every behaviour of protocol §4, through a real server on 127.0.0.1 and raw HTTP/1.1.
 //!
 //! One file, over 500 lines, for the whole section: its tests share the probe app below and
 //! read in the contract's order.
@@ -164,7 +164,7 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-// ---------------------------------------------------------------- pairing token (§4.3.1)
+// ---------------------------------------------------------------- pairing token (protocol §4.3 step 1)
 
 #[tokio::test]
 async fn token_missing_wrong_or_duplicated_is_400_without_calling_the_app() {
@@ -214,7 +214,7 @@ async fn token_is_checked_by_the_whole_stack_before_the_shutdown_event() {
     assert_eq!(server.app_calls(), 0);
 }
 
-// ---------------------------------------------------------------- shutdown event (§4.3.2)
+// ---------------------------------------------------------------- shutdown event (protocol §4.3 step 2)
 
 #[tokio::test]
 async fn shutdown_event_is_202_and_fires_once() {
@@ -646,7 +646,7 @@ async fn no_socket_peer_fails_closed() {
     assert_eq!(seen["client"], "203.0.113.7:51000");
 }
 
-// ---------------------------------------------------------------- client certificate (§4.3.5)
+// ---------------------------------------------------------------- client certificate (protocol §4.3 step 5)
 
 #[tokio::test]
 async fn client_certificate_valid_invalid_and_ignored() {
@@ -687,7 +687,7 @@ async fn client_certificate_valid_invalid_and_ignored() {
     assert_eq!(seen["cert"], Value::Null);
 }
 
-// ---------------------------------------------------------------- Windows identity (§4.3.6)
+// ---------------------------------------------------------------- Windows identity (protocol §4.3 step 6)
 
 #[cfg(not(windows))]
 #[tokio::test]
@@ -734,7 +734,7 @@ async fn windows_identity_only_when_auth_is_enabled() {
     );
 }
 
-// ---------------------------------------------------------------- WebSockets flag (§4.3.7)
+// ---------------------------------------------------------------- WebSockets flag (protocol §4.3 step 7)
 
 #[tokio::test]
 async fn websockets_flag_controls_the_upgrade() {

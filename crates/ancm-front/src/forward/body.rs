@@ -1,4 +1,4 @@
-//! Bodies on both legs of the forwarder: the per-chunk idle timeout (contract §1.7), the
+//! Bodies on both legs of the forwarder: the per-chunk idle timeout (protocol §1.7), the
 //! request body handed to the backend connection, and the backend's response body that
 //! returns its connection to the pool once it has been read to the end.
 use std::future::Future as _;

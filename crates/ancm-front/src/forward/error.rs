@@ -37,7 +37,7 @@ pub enum ForwardError {
 
 impl ForwardError {
     /// The status the client gets: 413 when the request body went over the
-    /// [limit](crate::limits), 400 when reading the client's body failed (contract §1.7),
+    /// [limit](crate::limits), 400 when reading the client's body failed (protocol §1.7),
     /// else 502 (502.3 page).
     pub fn status(&self) -> http::StatusCode {
         let mut cause: Option<&(dyn StdError + 'static)> = self.source();
@@ -60,7 +60,7 @@ impl ForwardError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BodyError {
-    /// No body data moved for `requestTimeout` (contract §1.7: per-chunk timeout).
+    /// No body data moved for `requestTimeout` (protocol §1.7: per-chunk timeout).
     #[error("no body data for {0:?}")]
     IdleTimeout(Duration),
     /// The backend's response body failed (connection closed early, fewer bytes than its

@@ -1,5 +1,5 @@
 //! The streaming forwarder: carries a request to its backend on loopback and streams the
-//! response back (contract §1.2–§1.7, §1.9).
+//! response back (protocol §1.2–§1.7, §1.9).
 //!
 //! ```
 //! use std::time::Duration;
@@ -24,7 +24,7 @@
 //! * **Target**: the request's [`BackendTarget`](crate::BackendTarget) (inserted by whoever
 //!   selects the backend), else [`ForwardConfig::default_target`]; neither → 502.3.
 //! * **Request line**: method unchanged; the request-target is sent in origin-form
-//!   (`/path?query`, byte for byte as received); `Host` is the client's (contract §1.3.1) —
+//!   (`/path?query`, byte for byte as received); `Host` is the client's (protocol §1.3 step 1) —
 //!   for HTTP/2 clients, which send `:authority` instead, it is derived from that.
 //! * **Headers** pass as they are: the layers in front of the forwarder strip and add what
 //!   ANCM strips and adds; the forwarder adds nothing (no `Via`, no `Server`).
@@ -34,7 +34,7 @@
 //! * **Responses**: status, reason phrase (HTTP/1.1 backends, HTTP/1.1 clients), and every
 //!   header line including repeated ones (`Set-Cookie`) reach the client; 3xx is never
 //!   followed.
-//! * **Timeouts** (`requestTimeout`, contract §1.7) are per phase, like WinHTTP's: the
+//! * **Timeouts** (`requestTimeout`, protocol §1.7) are per phase, like WinHTTP's: the
 //!   connect, the wait for the response head, and each idle gap between body chunks in
 //!   either direction. A long but steady stream never times out. The target's
 //!   [`RequestTimeout`] applies, or the forwarder's when the target's is
@@ -89,7 +89,7 @@ pub struct ForwardConfig {
     /// `requestTimeout`: the limit of each phase (connect, response head, each idle gap in a
     /// body) for targets that do not set their own. Default
     /// [`RequestTimeout::ANCM_DEFAULT`] (two minutes); `Inherit` here means that default too.
-    /// What ANCM does with `00:00:00` is unverified (contract §1.7); a gateway mapping
+    /// What ANCM does with `00:00:00` is unverified (protocol §1.7); a gateway mapping
     /// web.config should use [`RequestTimeout::from_web_config`], which makes it
     /// `Unlimited`, rather than `After(Duration::ZERO)`, which would fail every request.
     pub request_timeout: RequestTimeout,
@@ -101,7 +101,7 @@ pub struct ForwardConfig {
     /// Idle keep-alive connections kept per backend (more are closed). Default 256.
     pub max_idle_per_backend: usize,
     /// Largest backend response head accepted; larger → 502.3. Default 64 KiB, WinHTTP's
-    /// limit in ANCM (contract §1.3).
+    /// limit in ANCM (protocol §1.3).
     pub max_response_header_bytes: usize,
     /// Most header lines accepted in an HTTP/1.1 backend response; `None` keeps hyper's
     /// default (100, parsed without allocating).

@@ -124,7 +124,7 @@ where
 
     let host = match parts.headers.get(header::HOST) {
         Some(host) => Some(host.clone()),
-        // HTTP/2 clients send :authority instead of Host (contract §1.3.1: the backend sees
+        // HTTP/2 clients send :authority instead of Host (protocol §1.3 step 1: the backend sees
         // the client's host, never the backend's address).
         None => parts
             .uri

@@ -1,4 +1,4 @@
-//! The byte tunnel behind a `101 Switching Protocols` (WebSocket, contract §1.9).
+//! The byte tunnel behind a `101 Switching Protocols` (WebSocket, protocol §1.9).
 use std::net::SocketAddr;
 
 use hyper::upgrade::OnUpgrade;

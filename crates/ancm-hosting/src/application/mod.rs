@@ -1,5 +1,5 @@
 //! One hosted application: its web.config, its backend processes, app_offline.htm, and the
-//! tower layer that answers for them (contract §1.1, §1.7, §1.8, §2).
+//! tower layer that answers for them (protocol §1.1, §1.7, §1.8, §2).
 //!
 //! [`Application::new`] reads `<site>/web.config` and watches the site folder;
 //! [`Application::layer`] gives a layer whose service, for each request, answers
@@ -65,7 +65,7 @@ pub struct ApplicationOptions {
     pub site_dir: PathBuf,
     /// The application's virtual path (`ASPNETCORE_APPL_PATH`), `/` by default.
     pub app_path: AppPath,
-    /// Force detailed errors on or off; `None` follows contract §1.8 (env, then web.config).
+    /// Force detailed errors on or off; `None` follows protocol §1.8 (env, then web.config).
     pub detailed_errors: Option<bool>,
     /// Authentication methods told to the child (`ASPNETCORE_IIS_HTTPAUTH`); default
     /// anonymous only.

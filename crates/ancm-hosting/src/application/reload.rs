@@ -1,5 +1,5 @@
 //! Watching the site folder: app_offline.htm and web.config, seen by a notify watcher and by
-//! a check on requests at most every 200 ms (contract §1.1), and the recycle a valid
+//! a check on requests at most every 200 ms (protocol §1.1), and the recycle a valid
 //! web.config change starts.
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +12,7 @@ use crate::config;
 use crate::supervisor::{LaunchSpec, Supervisor};
 use crate::sync;
 
-/// How often a request may look at app_offline.htm and web.config (contract §1.1: 200 ms).
+/// How often a request may look at app_offline.htm and web.config (protocol §1.1: 200 ms).
 const CHECK_INTERVAL_MS: u64 = 200;
 
 /// How long old backends keep running after requests switched to new ones.

@@ -1,4 +1,4 @@
-//! `%VAR%` expansion with Windows `ExpandEnvironmentStrings` semantics (contract §2.2, §2.3).
+//! `%VAR%` expansion with Windows `ExpandEnvironmentStrings` semantics (protocol §2.2, §2.3).
 
 /// Expands `%NAME%` references in `text` using `lookup`.
 ///

@@ -1,4 +1,4 @@
-//! Reads the `system.webServer/aspNetCore` element of a web.config (contract §3).
+//! Reads the `system.webServer/aspNetCore` element of a web.config (protocol §3).
 //!
 //! ```
 //! use std::path::Path;
@@ -35,7 +35,7 @@
 //! # Ok::<(), config::ConfigError>(())
 //! ```
 //!
-//! [`AspNetCoreConfig`] holds every attribute of contract §3.1 with its type and default,
+//! [`AspNetCoreConfig`] holds every attribute of protocol §3.1 with its type and default,
 //! as written in the file (before `%VAR%` expansion); [`AspNetCoreConfig::expanded`] gives the
 //! values with `%VAR%` references expanded from an environment.
 //!
@@ -115,7 +115,7 @@ pub enum HostingModel {
     /// Empty, absent or `outofprocess` (any case).
     #[default]
     OutOfProcess,
-    /// `inprocess` (any case): runs out-of-process here, with a warning (contract §8.6).
+    /// `inprocess` (any case): runs out-of-process here, with a warning (protocol §8.6).
     InProcess,
 }
 
@@ -213,7 +213,7 @@ impl AspNetCoreConfig {
             .unwrap_or(Self::DEFAULT_REQUEST_TIMEOUT)
     }
 
-    /// The warnings ancm-rs gives once at start for this configuration (contract §8.6):
+    /// The warnings ancm-rs gives once at start for this configuration (protocol §8.6):
     /// `hostingModel="inprocess"` runs out-of-process, and in-process-only handler settings
     /// are ignored.
     pub fn warnings(&self) -> Vec<String> {
@@ -351,7 +351,7 @@ pub struct ExpandedConfig {
 
 impl AspNetCoreConfig {
     /// processPath, arguments, stdoutLogFile and environment variable values with `%VAR%`
-    /// expanded by `lookup` (contract §2.2, §2.3), with [`expand_env_vars`] semantics. Pass
+    /// expanded by `lookup` (protocol §2.2, §2.3), with [`expand_env_vars`] semantics. Pass
     /// [`process_env`] for the gateway's own environment.
     pub fn expanded(&self, lookup: &dyn Fn(&str) -> Option<String>) -> ExpandedConfig {
         ExpandedConfig {

@@ -1,5 +1,5 @@
 //! The attribute values of `<aspNetCore>`: each attribute typed, range-checked and stored
-//! (contract §3.1), then the module's own checks on the section (`hostingModel`, then
+//! (protocol §3.1), then the module's own checks on the section (`hostingModel`, then
 //! `processPath`, as ANCM's `ShimOptions` does).
 
 use std::time::Duration;
@@ -8,7 +8,7 @@ use super::source::{Source, is_xml_space};
 use super::timespan::{self, TICKS_PER_SECOND, TimeSpanError};
 use super::{AspNetCoreConfig, ConfigError, ConfigErrorKind, HostingModel, attr};
 
-/// The largest `requestTimeout`: 360 hours (contract §3.1).
+/// The largest `requestTimeout`: 360 hours (protocol §3.1).
 const MAX_REQUEST_TIMEOUT_SECONDS: u64 = 1_296_000;
 
 /// One attribute: name as written, value with entities decoded and white space normalised

@@ -1,4 +1,4 @@
-//! The XML walk: finds the effective `<aspNetCore>` element and reads it (contract §3.1).
+//! The XML walk: finds the effective `<aspNetCore>` element and reads it (protocol §3.1).
 //!
 //! The whole document is read, so malformed XML anywhere is reported, as IIS does. Errors
 //! come in the order IIS would raise them: XML and schema-like errors (bad numbers,
@@ -20,7 +20,7 @@ use super::{AspNetCoreConfig, ConfigError, ConfigErrorKind, attr};
 /// The namespace a web.config transform (XDT) file declares on its root element.
 const XDT_NAMESPACE: &str = "http://schemas.microsoft.com/XML-Document-Transform";
 
-/// ANCM's message for a section the IIS schema rejects (contract §3.1).
+/// ANCM's message for a section the IIS schema rejects (protocol §3.1).
 const AUTHORING_ERROR: &str = "Unable to get required configuration section \
      'system.webServer/aspNetCore'. Possible reason is web.config authoring error.";
 

@@ -1,4 +1,4 @@
-//! The child's command line (contract §2.2): `processPath` resolved against the site folder,
+//! The child's command line (protocol §2.2): `processPath` resolved against the site folder,
 //! the launcher overrides, and `arguments` split into words (Unix) or passed as written
 //! (Windows). Pure functions, unit-tested on every OS.
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ pub(crate) struct CommandLine {
     pub(crate) raw_args: String,
 }
 
-/// Resolves `processPath` against the site folder (contract §2.2): a relative path that names
+/// Resolves `processPath` against the site folder (protocol §2.2): a relative path that names
 /// an existing file inside the site is used as that file; anything else is kept as written so
 /// a bare `dotnet` is found on `PATH`.
 pub(crate) fn resolve_program(process_path: &str, site_dir: &Path) -> PathBuf {

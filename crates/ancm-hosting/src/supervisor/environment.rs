@@ -1,4 +1,4 @@
-//! The child's environment (contract §2.3) and the detailed-errors switch read from it
+//! The child's environment (protocol §2.3) and the detailed-errors switch read from it
 //! (§1.8): pure functions over a lookup, unit-tested on every OS.
 use std::ffi::OsString;
 
@@ -26,7 +26,7 @@ pub(crate) struct EnvInputs<'a> {
     pub(crate) websockets: bool,
 }
 
-/// The variables set on top of the worker's inherited environment (contract §2.3), in order.
+/// The variables set on top of the worker's inherited environment (protocol §2.3), in order.
 /// `lookup` reads the worker's environment.
 pub(crate) fn child_env(
     inputs: &EnvInputs<'_>,
@@ -57,7 +57,7 @@ pub(crate) fn child_env(
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
     };
     if !from_config(env::HOSTING_STARTUP_ASSEMBLIES) {
-        // ANCM appends unconditionally (contract §6.14); we skip an exact duplicate.
+        // ANCM appends unconditionally (protocol §6.14); we skip an exact duplicate.
         let worker = lookup(env::HOSTING_STARTUP_ASSEMBLIES).unwrap_or_default();
         let value = if worker
             .split(';')
@@ -84,7 +84,7 @@ pub(crate) fn child_env(
         .collect()
 }
 
-/// Whether the 502.5 page may show details (contract §1.8): `ASPNETCORE_DETAILEDERRORS` is
+/// Whether the 502.5 page may show details (protocol §1.8): `ASPNETCORE_DETAILEDERRORS` is
 /// `1`/`true`, or `ASPNETCORE_ENVIRONMENT`/`DOTNET_ENVIRONMENT` is `Development`; each read
 /// from the worker's environment first, then from web.config's variables.
 pub(crate) fn detailed_errors(

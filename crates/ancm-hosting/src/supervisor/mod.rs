@@ -1,4 +1,4 @@
-//! Backend process supervision (contract §2 with §8's differences).
+//! Backend process supervision (protocol §2 with §8's differences).
 //!
 //! One supervisor per configuration generation owns `processesPerApplication` slots. A slot's
 //! child is started lazily by the first request that needs it; concurrent requests for the

@@ -1,9 +1,9 @@
-//! The child's port (contract §2.4): fixed by `ASPNETCORE_PORT` in web.config, or a random
+//! The child's port (protocol §2.4): fixed by `ASPNETCORE_PORT` in web.config, or a random
 //! free one per start attempt.
 use std::hash::{BuildHasher, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
 
-/// How the child's port is chosen (contract §2.4).
+/// How the child's port is chosen (protocol §2.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PortChoice {
     /// A random free port in 10000–48000 per attempt.

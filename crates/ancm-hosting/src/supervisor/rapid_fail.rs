@@ -1,4 +1,4 @@
-//! Rapid-fail protection (contract §8.4): unexpected exits counted in a sliding 60-second
+//! Rapid-fail protection (protocol §8.4): unexpected exits counted in a sliding 60-second
 //! window; more than `rapidFailsPerMinute` of them block new starts.
 use std::collections::VecDeque;
 use std::sync::Mutex;

@@ -1,4 +1,4 @@
-//! Is the child listening yet? (contract §2.5 with §8.3: IPv4 or IPv6 loopback, a listener
+//! Is the child listening yet? (protocol §2.5 with §8.3: IPv4 or IPv6 loopback, a listener
 //! owned by the child or one of its descendants.)
 //!
 //! On Linux the kernel's listener tables (`/proc/net/tcp`, `/proc/net/tcp6`) are matched

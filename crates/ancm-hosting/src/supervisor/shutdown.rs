@@ -1,4 +1,4 @@
-//! The graceful stop of one child (contract §2.9): the HTTP shutdown message, then signals,
+//! The graceful stop of one child (protocol §2.9): the HTTP shutdown message, then signals,
 //! then a kill of the whole tree when `shutdownTimeLimit` runs out.
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! The child's stdout/stderr (contract §2.11): a log file per start, or the first 30 000
+//! The child's stdout/stderr (protocol §2.11): a log file per start, or the first 30 000
 //! characters kept for the startup-failure report while the rest is drained.
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -89,7 +89,7 @@ pub(crate) fn stdio_for(
                     (out, err, Some(path))
                 }
                 Err(error) => {
-                    // ANCM starts the child anyway, without stdout (contract §2.11).
+                    // ANCM starts the child anyway, without stdout (protocol §2.11).
                     tracing::warn!(file = %path.display(), %error, "could not create stdoutLogFile; starting the child without it");
                     (Stdio::null(), Stdio::null(), None)
                 }

@@ -1,6 +1,6 @@
 //! Windows process control: a kill-on-close job object per child (so a gateway crash or a
 //! shutdown kills the whole tree), Ctrl+Break, and a `PROCESS_DUP_HANDLE` handle for the
-//! Windows-token forwarding (contract §2.1, §2.9, §8.5).
+//! Windows-token forwarding (protocol §2.1, §2.9, §8.5).
 #![allow(unsafe_code)]
 
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle, RawHandle};

@@ -145,7 +145,7 @@ impl ForwardedStep {
         Self { options }
     }
 
-    /// Walk the entries from the right (contract §4.5 steps 1–3): the headers to rewrite, by
+    /// Walk the entries from the right (protocol §4.5 steps 1–3): the headers to rewrite, by
     /// [`Kind`]; none when nothing is to be applied.
     fn accept(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> [Option<Rewrite>; 4] {
         let o = &self.options;

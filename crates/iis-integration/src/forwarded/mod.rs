@@ -1,5 +1,5 @@
 //! Restore the client address, scheme, host and path prefix from `X-Forwarded-*` headers
-//! sent by trusted proxies (contract §4.5).
+//! sent by trusted proxies (protocol §4.5).
 //!
 //! ```
 //! use iis_integration::{ClientAddr, ForwardedHeadersLayer, PeerAddr, Scheme};
