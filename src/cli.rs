@@ -86,6 +86,48 @@ pub struct RunArgs {
     /// Worker threads (default: the CPUs this process may run on).
     #[arg(long = "threads", value_name = "N")]
     pub threads: Option<usize>,
+
+    /// How long a client may take to send a request head, in seconds: a new connection has
+    /// this long from being accepted to finish its TLS handshake, HTTP/2 preface and first
+    /// request head; an HTTP/1.1 keep-alive connection has this long after each response to
+    /// send the next request head, so it is also how long an idle HTTP/1.1 connection stays
+    /// open. A connection that misses it is closed without an answer.
+    #[arg(
+        long = "header-timeout",
+        value_name = "SECONDS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub header_timeout: u64,
+
+    /// How long an HTTP/2 connection may go without an open stream, in seconds; then it gets a
+    /// GOAWAY and is closed (closed outright if it is still open and idle after as long
+    /// again).
+    #[arg(
+        long = "h2-idle-timeout",
+        value_name = "SECONDS",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub h2_idle_timeout: u64,
+
+    /// HTTP/2 keep-alive, in seconds: after this long without a frame from the client the
+    /// gateway sends a PING, and closes the connection if the answer does not come within as
+    /// long again. This finds dead clients even while their requests are open.
+    #[arg(
+        long = "h2-ping-interval",
+        value_name = "SECONDS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub h2_ping_interval: u64,
+
+    /// The most client connections open at once, over all listeners and threads. At the cap
+    /// the gateway stops accepting: new connections wait in the listen backlog until one
+    /// closes. Default: 10000, or half the open-file limit (`ulimit -n`) when that is lower,
+    /// since a client connection can hold a backend connection too.
+    #[arg(long = "max-connections", value_name = "N")]
+    pub max_connections: Option<std::num::NonZeroUsize>,
 }
 
 /// `--client-cert`.

@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use tower::{Layer as _, Service};
 
 use crate::cli::RunArgs;
+use crate::connection::{ConnectionLimits, default_max_connections};
 use crate::server::{Listener, Server, ServerHandle};
 
 /// One application's whole stack: admission and backend choice, the ANCM layers, the
@@ -120,7 +121,12 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
     applications.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_str().len()));
     let applications = Arc::new(applications);
 
-    let server = Server::new();
+    let server = Server::new(ConnectionLimits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        h2_idle_timeout: Duration::from_secs(args.h2_idle_timeout),
+        h2_ping_interval: Duration::from_secs(args.h2_ping_interval),
+        max_connections: args.max_connections.unwrap_or_else(default_max_connections),
+    });
     let (release, released) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
     for index in 1..threads {
@@ -139,9 +145,9 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
         .map_err(GatewayError::Runtime)?;
         workers.push(worker);
     }
-    let own_loops = server
+    let own_loop = server
         .handle()
-        .spawn_accept_loops(listeners, router(&applications))
+        .spawn_accept_loop(listeners, router(&applications))
         .map_err(GatewayError::Runtime)?;
     tracing::info!(threads, "serving");
 
@@ -149,9 +155,7 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
     tracing::info!("{signal} received");
     tracing::info!("shutting down: no new connections, draining in-flight requests");
     server.stop_accepting();
-    for task in own_loops {
-        let _ = task.await;
-    }
+    let _ = own_loop.await;
     for (_, accepting_ended) in &mut workers {
         let _ = accepting_ended.await;
     }
@@ -169,7 +173,7 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
 }
 
 /// A thread with its own runtime serving clones of the listeners. Its receiver resolves when
-/// its accept loops have ended; the thread then keeps its runtime running until `released`.
+/// its accept loop has ended; the thread then keeps its runtime running until `released`.
 fn worker(
     index: usize,
     listeners: Vec<Listener>,
@@ -188,11 +192,9 @@ fn worker(
         .name(format!("ancm-worker-{index}"))
         .spawn(move || {
             runtime.block_on(async move {
-                match handle.spawn_accept_loops(listeners, router(&applications)) {
-                    Ok(loops) => {
-                        for task in loops {
-                            let _ = task.await;
-                        }
+                match handle.spawn_accept_loop(listeners, router(&applications)) {
+                    Ok(accept_loop) => {
+                        let _ = accept_loop.await;
                     }
                     Err(error) => tracing::error!(%error, worker = index, "cannot accept"),
                 }

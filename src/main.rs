@@ -10,6 +10,7 @@
 
 mod check;
 mod cli;
+mod connection;
 mod gateway;
 mod server;
 mod tls;

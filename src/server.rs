@@ -1,10 +1,11 @@
 //! Listeners and accept loops: plain HTTP (HTTP/1.1 and h2c prior knowledge) and HTTPS
 //! (rustls, ALPN h2/http1.1), each connection's [`ConnectionInfo`] attached to its requests,
-//! and a bounded graceful drain.
+//! the [connection limits](crate::connection), and a bounded graceful drain.
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ancm_front::conn::ConnectionInfo;
 use ancm_front::{AddExtension, Body};
@@ -13,19 +14,23 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::Service;
 
-/// How long a client may take for the TLS handshake.
+use crate::connection::{
+    Activity, Close, ConnectionLimits, SlotStream, Slots, TrackActivity, close_due,
+};
+
+/// How long a client may take for the TLS handshake (within the header timeout).
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send a request's headers (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request head hyper buffers; larger heads get 431 from hyper.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// A client socket holding its connection slot.
+type ClientStream = SlotStream<TcpStream>;
 
 /// One listening socket; every runtime accepts on its own clone of it.
 pub struct Listener {
@@ -60,12 +65,15 @@ impl Listener {
     }
 }
 
-/// What the accept loops of every runtime share: the connection tracker for the graceful
-/// drain, the stop signal, and the hyper connection settings.
+/// What the accept loops of every runtime share: the drain signal (every connection's task
+/// holds a receiver, so the drain can wait for them), the stop signal, the connection slots,
+/// and the hyper connection settings.
 #[derive(Clone)]
 pub struct ServerHandle {
-    graceful: Arc<GracefulShutdown>,
+    drain: Arc<watch::Sender<()>>,
     stop: watch::Receiver<bool>,
+    slots: Arc<Slots>,
+    limits: ConnectionLimits,
     builder: Arc<auto::Builder<TokioExecutor>>,
 }
 
@@ -77,12 +85,21 @@ pub struct Server {
 
 impl Server {
     /// A server with no accept loops yet.
-    pub fn new() -> Self {
+    pub fn new(limits: ConnectionLimits) -> Self {
+        tracing::info!(
+            max_connections = limits.max_connections.get(),
+            header_timeout_secs = limits.header_timeout.as_secs(),
+            h2_idle_timeout_secs = limits.h2_idle_timeout.as_secs(),
+            h2_ping_interval_secs = limits.h2_ping_interval.as_secs(),
+            "client connection limits"
+        );
         let (stop, stop_rx) = watch::channel(false);
         let handle = ServerHandle {
-            graceful: Arc::new(GracefulShutdown::new()),
+            drain: Arc::new(watch::Sender::new(())),
             stop: stop_rx,
-            builder: Arc::new(builder()),
+            slots: Arc::new(Slots::new(limits.max_connections)),
+            limits,
+            builder: Arc::new(builder(&limits)),
         };
         Self { stop, handle }
     }
@@ -100,11 +117,14 @@ impl Server {
     /// Wait up to `drain` for the open connections to finish their requests. Call it after
     /// every accept loop has ended and every other [`ServerHandle`] is dropped.
     pub async fn drain(self, drain: Duration) {
-        let Ok(graceful) = Arc::try_unwrap(self.handle.graceful) else {
+        let Ok(signal) = Arc::try_unwrap(self.handle.drain) else {
             tracing::error!("connection tracker still shared after the accept loops stopped");
             return;
         };
-        match tokio::time::timeout(drain, graceful.shutdown()).await {
+        // Each connection's task shuts its connection down gracefully and drops its receiver
+        // when the connection has closed.
+        signal.send_replace(());
+        match tokio::time::timeout(drain, signal.closed()).await {
             Ok(()) => tracing::info!("all connections drained"),
             Err(_) => tracing::warn!(
                 drain_secs = drain.as_secs(),
@@ -115,13 +135,15 @@ impl Server {
 }
 
 impl ServerHandle {
-    /// Start one accept loop per listener on the current runtime, serving `service`; they end
-    /// when [`Server::stop_accepting`] is called.
-    pub fn spawn_accept_loops<S>(
+    /// Start the accept loop of the current runtime: it accepts on every one of `listeners`,
+    /// serving `service`, and ends when [`Server::stop_accepting`] is called. One loop for all
+    /// listeners, so that the connection slot it waits for at the cap goes to whichever
+    /// listener has the next connection.
+    pub fn spawn_accept_loop<S>(
         &self,
         listeners: Vec<Listener>,
         service: S,
-    ) -> std::io::Result<Vec<tokio::task::JoinHandle<()>>>
+    ) -> std::io::Result<tokio::task::JoinHandle<()>>
     where
         S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
             + Clone
@@ -130,40 +152,76 @@ impl ServerHandle {
             + 'static,
         S::Future: Send + 'static,
     {
-        let mut loops = Vec::with_capacity(listeners.len());
-        for listener in listeners {
-            let socket = TcpListener::from_std(listener.socket)?;
-            loops.push(tokio::spawn(accept_loop(
-                socket,
-                listener.tls,
-                service.clone(),
-                self.clone(),
-            )));
+        let listeners = listeners
+            .into_iter()
+            .map(|listener| {
+                let socket = TcpListener::from_std(listener.socket)?;
+                Ok(Accepting {
+                    local: socket.local_addr().ok(),
+                    socket,
+                    tls: listener.tls,
+                })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(tokio::spawn(accept_loop(listeners, service, self.clone())))
+    }
+
+    /// What the task of a connection accepted now needs.
+    fn connection_task(&self) -> ConnectionTask {
+        ConnectionTask {
+            builder: self.builder.clone(),
+            drain: self.drain.subscribe(),
+            h2_idle_timeout: self.limits.h2_idle_timeout,
+            header_deadline: Instant::now() + self.limits.header_timeout,
         }
-        Ok(loops)
     }
 }
 
-fn builder() -> auto::Builder<TokioExecutor> {
+/// A listening socket of this runtime.
+struct Accepting {
+    socket: TcpListener,
+    local: Option<SocketAddr>,
+    tls: Option<TlsAcceptor>,
+}
+
+/// The next connection on any of `listeners`, trying them in turn from `*next` so that a busy
+/// listener does not starve the others.
+fn poll_accept_any(
+    listeners: &[Accepting],
+    next: &mut usize,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<(usize, std::io::Result<(TcpStream, SocketAddr)>)> {
+    let count = listeners.len();
+    for offset in 0..count {
+        let index = (*next + offset) % count;
+        if let std::task::Poll::Ready(accepted) = listeners[index].socket.poll_accept(cx) {
+            *next = (index + 1) % count;
+            return std::task::Poll::Ready((index, accepted));
+        }
+    }
+    std::task::Poll::Pending
+}
+
+fn builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The header read timeout also bounds an idle keep-alive connection: hyper starts it
+    // again after each response.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEADER_BYTES);
     builder
         .http2()
         .timer(TokioTimer::new())
+        .keep_alive_interval(limits.h2_ping_interval)
+        .keep_alive_timeout(limits.h2_ping_interval)
         .max_header_list_size(MAX_HEADER_BYTES as u32);
     builder
 }
 
-async fn accept_loop<S>(
-    socket: TcpListener,
-    tls: Option<TlsAcceptor>,
-    service: S,
-    handle: ServerHandle,
-) where
+async fn accept_loop<S>(listeners: Vec<Accepting>, service: S, handle: ServerHandle)
+where
     S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
         + Clone
         + Send
@@ -171,11 +229,20 @@ async fn accept_loop<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let local = socket.local_addr().ok();
     let mut stop = handle.stop.clone();
+    let mut next = 0;
     loop {
-        let accepted = tokio::select! {
-            accepted = socket.accept() => accepted,
+        // At the cap this waits without accepting: new connections queue in the backlog.
+        let slot = tokio::select! {
+            slot = handle.slots.acquire() => slot,
+            _ = stop.wait_for(|stop| *stop) => return,
+        };
+        let Some(slot) = slot else {
+            tracing::error!("connection slots closed: no longer accepting");
+            return;
+        };
+        let (index, accepted) = tokio::select! {
+            accepted = std::future::poll_fn(|cx| poll_accept_any(&listeners, &mut next, cx)) => accepted,
             _ = stop.wait_for(|stop| *stop) => return,
         };
         let (stream, peer) = match accepted {
@@ -187,21 +254,24 @@ async fn accept_loop<S>(
                 continue;
             }
         };
+        let task = handle.connection_task();
         let _ = stream.set_nodelay(true);
-        let local = local.unwrap_or(peer);
+        let stream = SlotStream::new(stream, slot);
+        let listener = &listeners[index];
+        let local = listener.local.unwrap_or(peer);
         let service = service.clone();
-        match tls.clone() {
+        match listener.tls.clone() {
             None => {
                 let info = ConnectionInfo::plain(peer, local);
-                serve_connection(&handle, TokioIo::new(stream), info, service);
+                task.serve(stream, info, service);
             }
             Some(acceptor) => {
-                let handle = handle.clone();
                 tokio::spawn(async move {
-                    let Some((tls, info)) = handshake(acceptor, stream, peer, local).await else {
+                    let handshake = handshake(acceptor, stream, peer, local, task.header_deadline);
+                    let Some((tls, info)) = handshake.await else {
                         return;
                     };
-                    serve_connection(&handle, TokioIo::new(tls), info, service);
+                    task.serve(tls, info, service);
                 });
             }
         }
@@ -210,11 +280,16 @@ async fn accept_loop<S>(
 
 async fn handshake(
     acceptor: TlsAcceptor,
-    stream: TcpStream,
+    stream: ClientStream,
     peer: SocketAddr,
     local: SocketAddr,
-) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, ConnectionInfo)> {
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    header_deadline: Instant,
+) -> Option<(
+    tokio_rustls::server::TlsStream<ClientStream>,
+    ConnectionInfo,
+)> {
+    let deadline = header_deadline.min(Instant::now() + TLS_HANDSHAKE_TIMEOUT);
+    match tokio::time::timeout_at(deadline.into(), acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
             let cert = tls
                 .get_ref()
@@ -236,26 +311,79 @@ async fn handshake(
     }
 }
 
-fn serve_connection<I, S>(handle: &ServerHandle, io: TokioIo<I>, info: ConnectionInfo, service: S)
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let peer = info.peer_addr();
-    let service = TowerToHyperService::new(AddExtension::new(service, info));
-    let conn = handle
-        .builder
-        .serve_connection_with_upgrades(io, service)
-        .into_owned();
-    let conn = handle.graceful.watch(conn);
-    tokio::spawn(async move {
-        if let Err(err) = conn.await {
-            tracing::debug!(%peer, error = %err, "client connection ended with an error");
-        }
-    });
+/// What a connection's task needs from the server. It holds a drain receiver, not a
+/// [`ServerHandle`], so that the drain waits for a connection still in its TLS handshake.
+struct ConnectionTask {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    drain: watch::Receiver<()>,
+    h2_idle_timeout: Duration,
+    /// When the first request head must have arrived.
+    header_deadline: Instant,
+}
+
+impl ConnectionTask {
+    /// Serve one connection on its own task, which also closes it when [`close_due`] says so
+    /// and shuts it down gracefully when the server drains.
+    fn serve<I, S>(self, io: I, info: ConnectionInfo, service: S)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let ConnectionTask {
+            builder,
+            mut drain,
+            h2_idle_timeout,
+            header_deadline,
+        } = self;
+        let peer = info.peer_addr();
+        let activity = Arc::new(Activity::default());
+        let service = TrackActivity::new(AddExtension::new(service, info), activity.clone());
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
+            .into_owned();
+        tokio::spawn(async move {
+            let mut conn = pin!(conn);
+            let close_due = || close_due(activity.clone(), header_deadline, h2_idle_timeout);
+            let mut close = pin!(close_due());
+            let mut draining = false;
+            let mut sent_goaway = false;
+            loop {
+                tokio::select! {
+                    result = conn.as_mut() => {
+                        if let Err(err) = result {
+                            tracing::debug!(%peer, error = %err, "client connection ended with an error");
+                        }
+                        return;
+                    }
+                    _ = drain.changed(), if !draining => {
+                        draining = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    reason = close.as_mut() => match reason {
+                        Close::NoRequestHead => {
+                            tracing::debug!(%peer, "no request head within the header timeout: closing");
+                            return;
+                        }
+                        Close::Idle if !sent_goaway => {
+                            tracing::debug!(%peer, "HTTP/2 connection idle: GOAWAY");
+                            sent_goaway = true;
+                            conn.as_mut().graceful_shutdown();
+                            // A client that neither opens a stream nor closes within another
+                            // idle period (say, never answers the GOAWAY's PING) is closed.
+                            close.set(close_due());
+                        }
+                        Close::Idle => {
+                            tracing::debug!(%peer, "HTTP/2 connection still open after GOAWAY: closing");
+                            return;
+                        }
+                    },
+                }
+            }
+        });
+    }
 }
