@@ -127,7 +127,7 @@ async fn web_config_rewritten_without_a_change_does_not_recycle_and_a_change_doe
     let web_config = site.path().join("web.config");
 
     // The same bytes written again; the same configuration written differently (a comment,
-    // other white space); the same file renamed into place, as a deploy does.
+    // other white space); the same file renamed into place, as a deploy does; a touch.
     std::fs::write(&web_config, &config).unwrap();
     let reformatted = config
         .replace("<configuration>", "<configuration>\n  <!-- redeployed -->")
@@ -136,6 +136,12 @@ async fn web_config_rewritten_without_a_change_does_not_recycle_and_a_change_doe
     let staged = site.path().join("web.config.new");
     std::fs::write(&staged, &config).unwrap();
     std::fs::rename(&staged, &web_config).unwrap();
+    // `touch`: a new modification time only (the IIS idiom for a restart).
+    std::fs::File::options()
+        .write(true)
+        .open(&web_config)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now() + Duration::from_secs(2)))
+        .unwrap();
 
     // Long enough for a recycle to have started and switched (a python backend starts in
     // well under a second).
