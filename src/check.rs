@@ -3,7 +3,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use ancm_hosting::config::{self, AspNetCoreConfig, attr};
+use ancm_hosting::config::{self, AspNetCoreConfig, IisRequestLimits, attr};
 use serde_json::{Value, json};
 
 /// Exit status for an invalid configuration.
@@ -38,7 +38,8 @@ fn pairs(list: &[(String, String)]) -> Value {
 const REQUEST_TIMEOUT_MS: &str = "requestTimeoutMs";
 
 /// The `--json` object: keys named as the web.config attributes, values before `%VAR%`
-/// expansion, booleans and numbers as JSON types.
+/// expansion, booleans and numbers as JSON types; `requestLimits` holds request filtering's
+/// three limits.
 pub fn to_json(c: &AspNetCoreConfig) -> Value {
     let request_timeout_ms = u64::try_from(c.request_timeout.as_millis()).unwrap_or(u64::MAX);
     json!({
@@ -57,6 +58,17 @@ pub fn to_json(c: &AspNetCoreConfig) -> Value {
         attr::DISABLE_STARTUP_ERROR_PAGE: c.disable_startup_error_page,
         attr::ENVIRONMENT_VARIABLES: pairs(&c.environment_variables),
         attr::HANDLER_SETTINGS: pairs(&c.handler_settings),
+        attr::REQUEST_LIMITS: request_limits(&c.request_limits),
+    })
+}
+
+/// `requestLimits`: request filtering's limits from the same file, IIS's defaults where it
+/// is silent (what `ancm run` applies without `--max-*` flags).
+fn request_limits(l: &IisRequestLimits) -> Value {
+    json!({
+        attr::MAX_ALLOWED_CONTENT_LENGTH: l.max_allowed_content_length_or_default(),
+        attr::MAX_URL: l.max_url_or_default(),
+        attr::MAX_QUERY_STRING: l.max_query_string_or_default(),
     })
 }
 
@@ -82,6 +94,12 @@ fn to_text(c: &AspNetCoreConfig) -> String {
                 }
                 Value::String(v) => {
                     let _ = writeln!(s, "  {key}: {v}");
+                }
+                Value::Object(fields) => {
+                    let _ = writeln!(s, "  {key}:");
+                    for (name, value) in fields {
+                        let _ = writeln!(s, "    {name}: {value}");
+                    }
                 }
                 other => {
                     let _ = writeln!(s, "  {key}: {other}");

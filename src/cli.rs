@@ -128,6 +128,27 @@ pub struct RunArgs {
     /// since a client connection can hold a backend connection too.
     #[arg(long = "max-connections", value_name = "N")]
     pub max_connections: Option<std::num::NonZeroUsize>,
+    /// Largest request body, in bytes; larger ones get 413. A web.config's
+    /// <requestLimits maxAllowedContentLength> wins for its application. Default: IIS's
+    /// 30000000.
+    #[arg(long = "max-request-body", value_name = "BYTES")]
+    pub max_request_body: Option<u64>,
+
+    /// Longest URL path (without the query string), in bytes; longer ones get 414. A
+    /// web.config's <requestLimits maxUrl> wins for its application. Default: IIS's 4096.
+    #[arg(long = "max-url-length", value_name = "BYTES")]
+    pub max_url_length: Option<usize>,
+
+    /// Longest query string (after `?`), in bytes; longer ones get 414. A web.config's
+    /// <requestLimits maxQueryString> wins for its application. Default: IIS's 2048.
+    #[arg(long = "max-query-string-length", value_name = "BYTES")]
+    pub max_query_string_length: Option<usize>,
+
+    /// Largest request header block, counted as `name: value\r\n` per header, in bytes;
+    /// larger ones get 431. Default 32768. A request head over 64 KiB is refused by the HTTP
+    /// server itself, also with 431.
+    #[arg(long = "max-header-bytes", value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
 }
 
 /// `--client-cert`.

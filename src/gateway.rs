@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ancm_front::forward::{ForwardConfig, Forwarder};
+use ancm_front::limits::{Limits, LimitsLayer, RequestLimits};
 use ancm_front::{AncmConfig, AncmLayer, Body};
 use ancm_hosting::application::{Application, ApplicationOptions, ApplicationService};
 use ancm_hosting::debug_log::DebugLogSettings;
@@ -19,9 +20,10 @@ use crate::cli::RunArgs;
 use crate::connection::{ConnectionLimits, default_max_connections};
 use crate::server::{Listener, Server, ServerHandle};
 
-/// One application's whole stack: admission and backend choice, the ANCM layers, the
-/// forwarder. Every application has this same type, so the router needs no boxing.
-type AppStack = ApplicationService<ancm_front::bundle::Ancm<Forwarder>>;
+/// One application's whole stack: request limits, admission and backend choice, the ANCM
+/// layers, the forwarder. Every application has this same type, so the router needs no
+/// boxing.
+type AppStack = Limits<ApplicationService<ancm_front::bundle::Ancm<Forwarder>>>;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,8 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
             return Err(GatewayError::DuplicateApp(path));
         }
         let options = ApplicationOptions::new(dir.clone()).app_path(path.clone());
+        let iis_defaults = options.request_limits;
+        let options = options.request_limits(flag_limits(&args, iis_defaults));
         let app = Application::new(options).map_err(|source| GatewayError::App {
             path: path.clone(),
             dir: dir.clone(),
@@ -207,11 +211,33 @@ fn worker(
     Ok((thread, ended))
 }
 
+/// The `--max-*` flags over `defaults` (IIS's): the limits where web.config is silent.
+fn flag_limits(args: &RunArgs, defaults: RequestLimits) -> RequestLimits {
+    let mut limits = defaults;
+    if let Some(max) = args.max_request_body {
+        limits = limits.max_request_body(Some(max));
+    }
+    if let Some(max) = args.max_url_length {
+        limits = limits.max_path_length(Some(max));
+    }
+    if let Some(max) = args.max_query_string_length {
+        limits = limits.max_query_length(Some(max));
+    }
+    if let Some(max) = args.max_header_bytes {
+        limits = limits.max_header_bytes(max);
+    }
+    limits
+}
+
 /// This runtime's router: one stack per application, with its own backend connection pool.
 fn router(applications: &[(AppPath, Application)]) -> Router {
-    let routes: Vec<(AppPath, AppStack)> = applications
+    let routes: Vec<Route> = applications
         .iter()
-        .map(|(path, app)| (path.clone(), stack(app)))
+        .map(|(path, app)| Route {
+            path: path.clone(),
+            app: app.clone(),
+            stack: stack(app),
+        })
         .collect();
     Router {
         routes: routes.into(),
@@ -227,14 +253,26 @@ fn stack(app: &Application) -> AppStack {
         forward_windows_auth_token: app.forward_windows_auth_token(),
         ..AncmConfig::default()
     });
-    app.layer().layer(ancm.layer(forwarder))
+    // Limits first, as IIS's request filtering runs before the module: an oversize request
+    // starts no backend. Each request carries its application's current limits (the
+    // router inserts them), so the layer's own are only the fallback.
+    LimitsLayer::new(app.request_limits()).layer(app.layer().layer(ancm.layer(forwarder)))
+}
+
+/// One application under the router.
+#[derive(Clone)]
+struct Route {
+    path: AppPath,
+    app: Application,
+    stack: AppStack,
 }
 
 /// Picks the application whose path the request is under (longest first); 404 otherwise.
-/// Logs one line per request at debug level.
+/// Gives the request that application's current request limits. Logs one line per request
+/// at debug level.
 #[derive(Clone)]
 struct Router {
-    routes: Arc<[(AppPath, AppStack)]>,
+    routes: Arc<[Route]>,
 }
 
 type RouterFuture = Either<
@@ -254,20 +292,23 @@ impl Service<Request<Incoming>> for Router {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
         let path = req.uri().path();
-        let Some((_, app)) = self
+        let Some(route) = self
             .routes
             .iter()
-            .find(|(base, _)| base.match_len(path).is_some())
+            .find(|route| route.path.match_len(path).is_some())
         else {
             tracing::debug!(method = %req.method(), uri = %req.uri(), status = 404, "no application");
             let mut resp = Response::new(Body::empty());
             *resp.status_mut() = StatusCode::NOT_FOUND;
             return Either::Left(Either::Right(futures_util::future::ready(Ok(resp))));
         };
-        // ApplicationService is always ready: it awaits its inner service in the call.
-        let mut app = app.clone();
+        // web.config's limits follow its recycles: read them for each request.
+        req.extensions_mut().insert(route.app.request_limits());
+        // Limits and ApplicationService are always ready: the latter awaits its inner
+        // service in the call.
+        let mut app = route.stack.clone();
         if !tracing::enabled!(tracing::Level::DEBUG) {
             return Either::Left(Either::Left(app.call(req)));
         }

@@ -20,6 +20,9 @@
 //! * The URI limit counts the request-target as received (scheme and authority too, when the
 //!   client sent absolute-form or HTTP/2 pseudo-headers). Default 8 KiB (Kestrel's
 //!   `MaxRequestLineSize`).
+//! * The path and query limits (off by default) count the path and the query string (after
+//!   `?`) as received, like IIS request filtering's `maxUrl` and `maxQueryString`; both
+//!   answer 414.
 //! * The header limit counts every header line as `name: value\r\n`. Default 32 KiB
 //!   (Kestrel's `MaxRequestHeadersTotalSize`).
 //! * The body limit is off by default (as in ANCM, where IIS request filtering upstream
@@ -27,6 +30,9 @@
 //!   anything is forwarded; a chunked body that goes over it mid-stream fails with
 //!   [`BodyTooLarge`]: before the backend answered, the forwarder turns that into 413, after
 //!   it the exchange is aborted.
+//! * A [`RequestLimits`] in a request's extensions replaces the layer's own for that request:
+//!   a gateway whose limits change while it runs (`ancm run` follows each application's
+//!   web.config) inserts the current ones in front of the layer.
 //!
 //! hyper's own limits apply before this layer sees a request: an HTTP/1.1 head larger than
 //! the server's `max_buf_size` (default about 400 KiB) is refused by hyper itself with 431,
@@ -60,6 +66,12 @@ pub struct RequestLimits {
     pub max_header_bytes: usize,
     /// Largest request body, in bytes; `None` (default) for no limit.
     pub max_request_body: Option<u64>,
+    /// Longest path (the request-target's path, without the query), in bytes; `None`
+    /// (default) for no limit beyond `max_uri_length`.
+    pub max_path_length: Option<usize>,
+    /// Longest query string (after `?`), in bytes; `None` (default) for no limit beyond
+    /// `max_uri_length`.
+    pub max_query_length: Option<usize>,
 }
 
 impl Default for RequestLimits {
@@ -68,6 +80,8 @@ impl Default for RequestLimits {
             max_uri_length: 8 * 1024,
             max_header_bytes: 32 * 1024,
             max_request_body: None,
+            max_path_length: None,
+            max_query_length: None,
         }
     }
 }
@@ -88,6 +102,18 @@ impl RequestLimits {
     /// Set [`max_request_body`](Self::max_request_body).
     pub fn max_request_body(mut self, max: Option<u64>) -> Self {
         self.max_request_body = max;
+        self
+    }
+
+    /// Set [`max_path_length`](Self::max_path_length).
+    pub fn max_path_length(mut self, max: Option<usize>) -> Self {
+        self.max_path_length = max;
+        self
+    }
+
+    /// Set [`max_query_length`](Self::max_query_length).
+    pub fn max_query_length(mut self, max: Option<usize>) -> Self {
+        self.max_query_length = max;
         self
     }
 }
@@ -161,10 +187,26 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let limits = &self.limits;
-        if uri_length(req.uri()) > limits.max_uri_length {
+        let limits = req
+            .extensions()
+            .get::<RequestLimits>()
+            .copied()
+            .unwrap_or(self.limits);
+        let uri = req.uri();
+        let path_length = uri.path().len();
+        let query_length = uri.query().map_or(0, str::len);
+        if uri_length(uri) > limits.max_uri_length
+            || limits.max_path_length.is_some_and(|max| path_length > max)
+            || limits
+                .max_query_length
+                .is_some_and(|max| query_length > max)
+        {
             tracing::info!(
                 limit = limits.max_uri_length,
+                path_limit = limits.max_path_length,
+                query_limit = limits.max_query_length,
+                path_length,
+                query_length,
                 "request-target too long (414)"
             );
             return ResponseFuture::ready(reject(StatusCode::URI_TOO_LONG, "URI Too Long"));

@@ -9,16 +9,24 @@
 //!   loopback (protocol §8.3).
 //! * Rapid-fail protection counts unexpected exits in a sliding 60-second window (§8.4).
 //! * On Unix each child gets its own process group and SIGINT/SIGTERM where ANCM sends
-//!   Ctrl+Break; on Windows a kill-on-close job object (§8.5).
+//!   Ctrl+Break; on Windows a kill-on-close job object; on Linux the parent-death signal
+//!   kills each child with a gateway that dies (§8.5, §2.1).
 //! * `hostingModel="inprocess"` runs out-of-process with one warning (§8.6).
 //! * A web.config change recycles with no downtime: the new child is started and made ready
-//!   before the old one is stopped.
+//!   before the old one is stopped; only a change of the parsed configuration recycles
+//!   (§8.7).
+//! * web.config's `<requestLimits>` is read for the gateway's request limits, IIS's defaults
+//!   where it is silent; `maxAllowedContentLength` is 64-bit (§3.4, §8.16).
+//! * An `app_offline.htm` linking out of the site folder or over 1 MiB is not served (§8.21).
+//! * The stdout log is appended to, never through a link, mode 0640 (§8.22).
+//! * On Unix a `%VAR%` value in `arguments` is one argument (§8.23).
 #![deny(unsafe_code)]
 
 pub mod app_offline;
 pub mod application;
 pub mod config;
 pub mod debug_log;
+mod file_stamp;
 pub mod supervisor;
 mod sync;
 

@@ -189,7 +189,7 @@ async fn invalid_web_config_is_500_until_fixed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn web_config_touch_under_load_recycles_with_no_failed_request() {
+async fn web_config_change_under_load_recycles_with_no_failed_request() {
     let site = site();
     web_config(site.path(), "normal", "");
     let app = Application::new(options(site.path())).expect("app");
@@ -214,13 +214,14 @@ async fn web_config_touch_under_load_recycles_with_no_failed_request() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    touch(&site.path().join("web.config"));
+    // A change of configuration: a touch alone no longer recycles (protocol §8.7).
+    web_config(site.path(), "normal", r#"rapidFailsPerMinute="9""#);
     let recycled = eventually(Duration::from_secs(8), || {
         let pids = app.backend_pids();
         !pids.is_empty() && !pids.contains(&old_pid)
     })
     .await;
-    assert!(recycled, "a new child after the touch");
+    assert!(recycled, "a new child after the change");
     tokio::time::sleep(Duration::from_millis(800)).await;
     done.store(true, Ordering::Relaxed);
     let mut pids = std::collections::BTreeSet::new();

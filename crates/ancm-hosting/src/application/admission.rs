@@ -15,7 +15,7 @@ use crate::supervisor::{StartError, StartFailure};
 impl Inner {
     /// A ready backend (started if needed), or the response to send instead.
     pub(super) async fn admit(self: &Arc<Self>) -> Result<BackendTarget, Response<Body>> {
-        self.poll_files();
+        self.poll_files().await;
         for _ in 0..4 {
             if self.shutting_down.load(Ordering::Acquire) {
                 return Err(ErrorPage::shutting_down().into_response());

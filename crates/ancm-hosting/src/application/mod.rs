@@ -30,6 +30,10 @@
 //!   error text is shown only when detailed errors are enabled.
 //! * When app_offline.htm disappears, the next request starts a fresh child with the current
 //!   configuration.
+//! * Only a change of web.config's parsed configuration recycles: the file written again with
+//!   the same settings (same bytes, reformatted, commented) changes nothing, and reading it
+//!   is not even looked at. The request limits ([`Application::request_limits`]) are part of
+//!   that configuration and follow its recycles.
 mod admission;
 mod layer;
 mod reload;
@@ -40,6 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use ancm_front::limits::RequestLimits;
 use ancm_front::{BackendTarget, Body, RequestTimeout};
 use ancm_protocol::AppPath;
 use ancm_protocol::http_auth::HttpAuth;
@@ -49,7 +54,8 @@ pub use layer::{ApplicationLayer, ApplicationService};
 use reload::Files;
 
 use crate::app_offline::{AppOffline, Change};
-use crate::config::{self, AspNetCoreConfig, ConfigError};
+use crate::config::{self, AspNetCoreConfig, ConfigError, IisRequestLimits};
+use crate::file_stamp::FileStamp;
 use crate::supervisor::environment::{detailed_errors, worker_env};
 use crate::supervisor::{LaunchContext, LaunchSpec, Supervisor};
 use crate::sync;
@@ -75,6 +81,11 @@ pub struct ApplicationOptions {
     /// Watch the site folder for app_offline.htm and web.config changes; default true (the
     /// per-request check runs either way).
     pub watch: bool,
+    /// The request limits where web.config's `<requestLimits>` is silent, like IIS's
+    /// server-level settings: IIS's defaults (body 30,000,000 bytes, path 4096, query
+    /// string 2048) and the limits layer's header (32 KiB) and request-target (8 KiB) limits.
+    /// See [`Application::request_limits`].
+    pub request_limits: RequestLimits,
 }
 
 impl ApplicationOptions {
@@ -91,6 +102,7 @@ impl ApplicationOptions {
             },
             websockets_supported: true,
             watch: true,
+            request_limits: iis_request_limits(),
         }
     }
 
@@ -111,7 +123,57 @@ impl ApplicationOptions {
         self.watch = on;
         self
     }
+
+    /// Sets the request limits that apply where web.config's `<requestLimits>` is silent.
+    pub fn request_limits(mut self, limits: RequestLimits) -> Self {
+        self.request_limits = limits;
+        self
+    }
 }
+
+/// IIS's request filtering defaults (protocol §3.4) over the limits layer's own.
+fn iis_request_limits() -> RequestLimits {
+    let silent = IisRequestLimits::default();
+    let wide = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+    RequestLimits::default()
+        .max_request_body(Some(silent.max_allowed_content_length_or_default()))
+        .max_path_length(Some(wide(silent.max_url_or_default())))
+        .max_query_length(Some(wide(silent.max_query_string_or_default())))
+}
+
+/// `defaults` with what `written` says in its place (protocol §3.4). The request-target as a
+/// whole is allowed what the path and query limits allow together, so that a larger `maxUrl`
+/// is not undercut by it.
+fn limits_for(defaults: RequestLimits, written: &IisRequestLimits) -> RequestLimits {
+    let wide = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+    let limits = defaults
+        .max_request_body(
+            written
+                .max_allowed_content_length
+                .or(defaults.max_request_body),
+        )
+        .max_path_length(written.max_url.map(wide).or(defaults.max_path_length))
+        .max_query_length(
+            written
+                .max_query_string
+                .map(wide)
+                .or(defaults.max_query_length),
+        );
+    match (limits.max_path_length, limits.max_query_length) {
+        (Some(path), Some(query)) => {
+            // `?`, and an absolute-form or HTTP/2 scheme and authority.
+            let room = path
+                .saturating_add(query)
+                .saturating_add(1 + AUTHORITY_ROOM);
+            limits.max_uri_length(limits.max_uri_length.max(room))
+        }
+        _ => limits,
+    }
+}
+
+/// What the request-target may hold beyond path and query: `https://`, a host name of up to
+/// 253 bytes and `:port`.
+const AUTHORITY_ROOM: usize = 8 + 253 + 6;
 
 /// Why an [`Application`] could not be created (web.config errors are not among them: they
 /// are served as 500.0).
@@ -189,6 +251,8 @@ struct Inner {
     runtime: tokio::runtime::Handle,
     /// `ANCM_ADDITIONAL_ERROR_PAGE_LINK`.
     extra_link: Option<String>,
+    /// [`ApplicationOptions::request_limits`].
+    request_limits: RequestLimits,
 }
 
 impl std::fmt::Debug for Inner {
@@ -212,8 +276,10 @@ impl Application {
     /// process starts before the first request.
     pub fn new(options: ApplicationOptions) -> Result<Self, ApplicationError> {
         let path = options.site_dir.join(WEB_CONFIG);
+        // The stamp before the read: a write in between then shows as a change.
+        let stamp = FileStamp::read(&path);
         let initial = config::load(&path);
-        Self::build(options, Some(path), initial)
+        Self::build(options, Some((path, stamp)), initial)
     }
 
     /// Uses `config` as is, with no web.config (for embedding and tests); app_offline.htm is
@@ -227,7 +293,7 @@ impl Application {
 
     fn build(
         options: ApplicationOptions,
-        web_config: Option<PathBuf>,
+        web_config: Option<(PathBuf, Option<FileStamp>)>,
         initial: Result<AspNetCoreConfig, ConfigError>,
     ) -> Result<Self, ApplicationError> {
         let runtime =
@@ -239,6 +305,7 @@ impl Application {
             http_auth,
             websockets_supported,
             watch,
+            request_limits,
         } = options;
         if !site_dir.is_dir() {
             tracing::error!(site = %site_dir.display(), "the site folder is not a directory");
@@ -267,6 +334,7 @@ impl Application {
             runtime,
             extra_link: worker_env(ancm_protocol::env::ANCM_ADDITIONAL_ERROR_PAGE_LINK)
                 .filter(|l| !l.is_empty()),
+            request_limits,
         });
         if inner.offline.check() == Change::WentOffline {
             tracing::info!(file = %inner.offline.path().display(), "app_offline.htm present at start; serving it");
@@ -312,6 +380,28 @@ impl Application {
     pub fn request_timeout(&self) -> Duration {
         self.config()
             .map_or(RequestTimeout::WEB_CONFIG_DEFAULT, |c| c.request_timeout)
+    }
+
+    /// The request limits of the current configuration: web.config's `<requestLimits>`
+    /// where it says something, [`ApplicationOptions::request_limits`] elsewhere (and
+    /// everywhere while web.config is invalid). A gateway inserts them into each request's
+    /// extensions in front of an [`ancm_front::limits::LimitsLayer`], so a changed
+    /// web.config applies from its recycle on:
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use ancm_hosting::application::{Application, ApplicationOptions};
+    /// let app = Application::new(ApplicationOptions::new("/srv/site"))?;
+    /// let mut req = http::Request::new(());
+    /// req.extensions_mut().insert(app.request_limits());
+    /// # Ok(()) }
+    /// ```
+    pub fn request_limits(&self) -> RequestLimits {
+        let defaults = self.inner.request_limits;
+        match &*self.inner.current() {
+            Generation::Running { config, .. } => limits_for(defaults, &config.request_limits),
+            Generation::Invalid { .. } => defaults,
+        }
     }
 
     /// `forwardWindowsAuthToken` of the current configuration (true when there is none).

@@ -1,55 +1,38 @@
 //! Watching the site folder: app_offline.htm and web.config, seen by a notify watcher and by
-//! a check on requests at most every 200 ms (protocol §1.1), and the recycle a valid
-//! web.config change starts.
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+//! a check on requests at most every 200 ms (protocol §1.1), and the recycle a web.config
+//! change starts.
+//!
+//! Only what can change a file's content or presence counts: creation, writes, renames and
+//! removal (and, for app_offline.htm, a change of attributes such as `touch`). Reading a
+//! file is an event too on some platforms (inotify's open and close-after-read); reacting to
+//! it would make every reader of web.config — an editor, `ancm check`, a backup, the gateway
+//! itself, a second gateway on the same folder — start another read, for ever. Events are
+//! collected for [`DEBOUNCE`] before anything is looked at, so an editor's save or a deploy
+//! is handled once, and web.config is recycled only when its parsed configuration differs
+//! from the one in use. The per-request check only stats the files; all file I/O runs on
+//! blocking threads, never on the runtime's.
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::{Generation, Inner, WEB_CONFIG};
 use crate::app_offline::{self, Change};
-use crate::config;
+use crate::config::{self, AspNetCoreConfig};
+use crate::file_stamp::FileStamp;
 use crate::supervisor::{LaunchSpec, Supervisor};
 use crate::sync;
 
 /// How often a request may look at app_offline.htm and web.config (protocol §1.1: 200 ms).
 const CHECK_INTERVAL_MS: u64 = 200;
 
-/// How long old backends keep running after requests switched to new ones.
+/// How long backends keep running after requests switched away from them (to a new
+/// configuration, or to app_offline.htm): requests that picked one just before the switch
+/// still have to reach it before it stops listening.
 const SWITCH_DRAIN: Duration = Duration::from_millis(500);
 
-/// What identifies a version of web.config: modification time, length and content hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp {
-    mtime: Option<SystemTime>,
-    len: u64,
-    hash: Option<u64>,
-}
-
-impl Stamp {
-    fn quick(path: &Path) -> Option<Stamp> {
-        let m = std::fs::metadata(path).ok()?;
-        Some(Stamp {
-            mtime: m.modified().ok(),
-            len: m.len(),
-            hash: None,
-        })
-    }
-
-    fn full(path: &Path) -> Option<Stamp> {
-        use std::hash::{Hash, Hasher};
-        let mut s = Self::quick(path)?;
-        let bytes = std::fs::read(path).ok()?;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        bytes.hash(&mut h);
-        s.hash = Some(h.finish());
-        Some(s)
-    }
-
-    fn same_file_state(&self, other: &Stamp) -> bool {
-        self.mtime == other.mtime && self.len == other.len
-    }
-}
+/// How long the watcher collects events before it looks at the files.
+const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// What the file checks keep between runs.
 pub(super) struct Files {
@@ -59,29 +42,103 @@ pub(super) struct Files {
     base: Instant,
     /// When the per-request check last ran, in ms since `base`.
     last_check: AtomicU64,
-    /// The version of web.config in use.
-    stamp: Mutex<Option<Stamp>>,
+    /// web.config as it was on disk when last read, so that the per-request check needs
+    /// only a `stat` to know nothing changed.
+    seen: Mutex<Option<FileStamp>>,
+    /// A reload is waiting for its turn: another request for one adds nothing.
+    reload_queued: AtomicBool,
     /// The notify watcher, while watching.
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
 }
 
 impl Files {
-    /// Records the version of `web_config` read at start.
-    pub(super) fn new(web_config: Option<PathBuf>) -> Self {
-        let stamp = web_config.as_deref().and_then(Stamp::full);
+    /// `web_config` with the stamp it had when it was read at start.
+    pub(super) fn new(web_config: Option<(PathBuf, Option<FileStamp>)>) -> Self {
+        let (web_config, seen) = match web_config {
+            Some((path, stamp)) => (Some(path), stamp),
+            None => (None, None),
+        };
         Self {
             web_config,
             base: Instant::now(),
             last_check: AtomicU64::new(0),
-            stamp: Mutex::new(stamp),
+            seen: Mutex::new(seen),
+            reload_queued: AtomicBool::new(false),
             watcher: Mutex::new(None),
         }
     }
 }
 
+/// Which files an event concerns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Concern {
+    offline: bool,
+    config: bool,
+}
+
+impl Concern {
+    const BOTH: Concern = Concern {
+        offline: true,
+        config: true,
+    };
+
+    fn merge(self, other: Concern) -> Concern {
+        Concern {
+            offline: self.offline || other.offline,
+            config: self.config || other.config,
+        }
+    }
+
+    fn any(self) -> bool {
+        self.offline || self.config
+    }
+}
+
+/// What a watcher event means for the two files: only changes of content or presence
+/// count, and attribute changes for app_offline.htm; reads never do.
+fn concern(event: &notify::Result<notify::Event>) -> Concern {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    let event = match event {
+        Ok(event) if !event.need_rescan() => event,
+        // Events were lost or the watcher failed: look at both.
+        _ => return Concern::BOTH,
+    };
+    let (content, attributes) = match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => (true, false),
+        EventKind::Access(_) => return Concern::default(),
+        EventKind::Modify(ModifyKind::Metadata(_)) => (false, true),
+        EventKind::Create(_)
+        | EventKind::Modify(_)
+        | EventKind::Remove(_)
+        | EventKind::Any
+        | EventKind::Other => (true, false),
+    };
+    let named = |name: &str| {
+        event.paths.iter().any(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+    };
+    Concern {
+        offline: (content || attributes) && named(app_offline::FILE_NAME),
+        config: content && named(WEB_CONFIG),
+    }
+}
+
+/// Two configurations that start the same children and apply the same limits: everything
+/// but where in the file the element is.
+fn same_settings(a: &AspNetCoreConfig, b: &AspNetCoreConfig) -> bool {
+    let mut a = a.clone();
+    a.location = b.location.clone();
+    a == *b
+}
+
 impl Inner {
-    /// The per-request check, at most every 200 ms.
-    pub(super) fn poll_files(self: &Arc<Self>) {
+    /// The per-request check, at most every 200 ms: app_offline.htm, and a `stat` of
+    /// web.config (read only when that changed), on a blocking thread.
+    pub(super) async fn poll_files(self: &Arc<Self>) {
         let files = &self.files;
         let now = u64::try_from(files.base.elapsed().as_millis()).unwrap_or(u64::MAX);
         let last = files.last_check.load(Ordering::Relaxed);
@@ -93,24 +150,29 @@ impl Inner {
         {
             return;
         }
-        self.check_offline();
-        if let Some(path) = &files.web_config {
-            let quick = Stamp::quick(path);
-            let in_use = sync::lock(&files.stamp).clone();
-            let changed = match (in_use, &quick) {
-                (Some(old), Some(new)) => !old.same_file_state(new),
-                (None, None) => false,
-                _ => true,
-            };
-            if changed {
-                self.spawn_reload();
-            }
+        let this = self.clone();
+        let config_changed = tokio::task::spawn_blocking(move || {
+            this.check_offline();
+            this.web_config_changed()
+        })
+        .await
+        .unwrap_or(false);
+        if config_changed {
+            self.spawn_reload();
         }
     }
 
+    /// Whether web.config's `stat` differs from the version last read. Blocking.
+    fn web_config_changed(&self) -> bool {
+        let Some(path) = &self.files.web_config else {
+            return false;
+        };
+        FileStamp::read(path) != *sync::lock(&self.files.seen)
+    }
+
     /// Follows app_offline.htm: stops the children when it appears, gives the next request a
-    /// fresh supervisor when it goes.
-    pub(super) fn check_offline(self: &Arc<Self>) {
+    /// fresh supervisor when it goes. Blocking (reads the file).
+    fn check_offline(self: &Arc<Self>) {
         let _t = sync::lock(&self.transition);
         if self.shutting_down.load(Ordering::Acquire) {
             return;
@@ -121,7 +183,10 @@ impl Inner {
                 tracing::info!(file = %self.offline.path().display(), "app_offline.htm detected; stopping the application's processes");
                 if let Generation::Running { supervisor, .. } = &*self.current() {
                     let supervisor = supervisor.clone();
-                    self.spawn_pending(async move { supervisor.stop().await });
+                    self.spawn_pending(async move {
+                        tokio::time::sleep(SWITCH_DRAIN).await;
+                        supervisor.stop().await;
+                    });
                 }
             }
             Change::CameOnline => {
@@ -142,34 +207,47 @@ impl Inner {
         }
     }
 
+    /// Starts a reload unless one is already waiting for its turn.
     fn spawn_reload(self: &Arc<Self>) {
+        if self.files.web_config.is_none() || self.files.reload_queued.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
         let this = self.clone();
         self.runtime.spawn(async move { this.reload().await });
     }
 
-    /// Re-reads web.config if it changed; recycles on a valid change.
+    /// Re-reads web.config; recycles when its configuration changed.
     async fn reload(self: Arc<Self>) {
         let Some(path) = self.files.web_config.clone() else {
             return;
         };
         let _guard = self.reload_lock.lock().await;
+        // From here on a change needs another reload: this one may have read too early.
+        self.files.reload_queued.store(false, Ordering::Release);
         if self.shutting_down.load(Ordering::Acquire) {
             return;
         }
-        let stamp = Stamp::full(&path);
-        {
-            let mut s = sync::lock(&self.files.stamp);
-            if *s == stamp {
-                return;
-            }
-            *s = stamp;
-        }
-        let loaded = config::load(&path);
+        let read = {
+            let path = path.clone();
+            // The stamp first: a write after the read then shows as a change next time.
+            tokio::task::spawn_blocking(move || (FileStamp::read(&path), config::load(&path)))
+        };
+        let Ok((stamp, loaded)) = read.await else {
+            return;
+        };
+        *sync::lock(&self.files.seen) = stamp;
         let current = self.current();
         match (loaded, &*current) {
             (Err(error), Generation::Running { .. }) => {
                 let (line, column) = error.location().map_or((0, 0), |l| (l.line, l.column));
                 tracing::error!(%error, line, column, "web.config changed but is invalid; keeping the current configuration");
+            }
+            (Err(error), Generation::Invalid { error: old, .. }) if error == *old => {}
+            (Ok(config), Generation::Running { config: old, .. })
+                if same_settings(&config, old) =>
+            {
+                tracing::debug!(file = %path.display(), "web.config was written without a change of configuration; not recycling");
             }
             (loaded, Generation::Invalid { .. }) => {
                 if loaded.is_ok() {
@@ -215,37 +293,23 @@ impl Inner {
                 tracing::info!(
                     "switched requests to the new configuration; stopping the old processes"
                 );
-                // Requests that picked an old backend just before the switch still have to
-                // reach it before it stops listening.
                 tokio::time::sleep(SWITCH_DRAIN).await;
                 old.stop().await;
             }
         }
     }
 
-    /// Watches the site folder; on failure the per-request check is all there is.
+    /// Watches the site folder; on failure the per-request check is all there is. The
+    /// watcher's callback only passes on what an event concerns; a task on the runtime
+    /// collects events for [`DEBOUNCE`], then checks the files on a blocking thread.
     pub(super) fn start_watcher(self: &Arc<Self>) {
         use notify::Watcher as _;
-        let weak: Weak<Inner> = Arc::downgrade(self);
-        let handler = move |res: notify::Result<notify::Event>| {
-            let Some(inner) = weak.upgrade() else { return };
-            let relevant = match &res {
-                Ok(ev) => {
-                    ev.need_rescan()
-                        || ev.paths.iter().any(|p| {
-                            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                                n.eq_ignore_ascii_case(app_offline::FILE_NAME)
-                                    || n.eq_ignore_ascii_case(WEB_CONFIG)
-                            })
-                        })
-                }
-                Err(_) => true,
-            };
-            if relevant {
-                inner.check_offline();
-                if inner.files.web_config.is_some() {
-                    inner.spawn_reload();
-                }
+        let (events, pending) = tokio::sync::mpsc::unbounded_channel();
+        let handler = move |event: notify::Result<notify::Event>| {
+            let concern = concern(&event);
+            if concern.any() {
+                // The receiver is gone only when the application is.
+                let _ = events.send(concern);
             }
         };
         let site_dir = &self.context.site_dir;
@@ -253,6 +317,8 @@ impl Inner {
             Ok(mut w) => match w.watch(site_dir, notify::RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     *sync::lock(&self.files.watcher) = Some(w);
+                    self.runtime
+                        .spawn(follow_events(Arc::downgrade(self), pending));
                 }
                 Err(error) => {
                     tracing::warn!(site = %site_dir.display(), %error, "could not watch the site folder; relying on per-request checks");
@@ -267,5 +333,29 @@ impl Inner {
     /// Stops the watcher (at shutdown).
     pub(super) fn stop_watcher(&self) {
         sync::lock(&self.files.watcher).take();
+    }
+}
+
+/// Acts on the watcher's events: waits [`DEBOUNCE`] after the first of a burst, takes
+/// everything that arrived meanwhile, then checks what they concern. Ends when the watcher
+/// is dropped (shutdown, or the application is gone).
+async fn follow_events(
+    app: Weak<Inner>,
+    mut pending: tokio::sync::mpsc::UnboundedReceiver<Concern>,
+) {
+    while let Some(first) = pending.recv().await {
+        tokio::time::sleep(DEBOUNCE).await;
+        let mut concern = first;
+        while let Ok(more) = pending.try_recv() {
+            concern = concern.merge(more);
+        }
+        let Some(inner) = app.upgrade() else { return };
+        if concern.offline {
+            let this = inner.clone();
+            let _ = tokio::task::spawn_blocking(move || this.check_offline()).await;
+        }
+        if concern.config {
+            inner.spawn_reload();
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! The names of the `<aspNetCore>` attributes and collections, spelled once, as the IIS schema
-//! spells them (names are case-sensitive).
+//! The names of the `<aspNetCore>` attributes and collections, and of the `<requestLimits>`
+//! attributes, spelled once, as the IIS schema spells them (names are case-sensitive).
 //!
 //! The parser reads these names; `ancm check --json` uses them as its keys.
 //!
@@ -45,6 +45,17 @@ pub const ENVIRONMENT_VARIABLES: &str = "environmentVariables";
 /// `<handlerSettings>`: the collection of module settings.
 pub const HANDLER_SETTINGS: &str = "handlerSettings";
 
+/// `<requestLimits>` of `system.webServer/security/requestFiltering`: IIS request
+/// filtering's size limits (not part of `<aspNetCore>`; read because `ancm` stands in for
+/// IIS there too).
+pub const REQUEST_LIMITS: &str = "requestLimits";
+/// `maxAllowedContentLength` of `<requestLimits>`: the largest request body, in bytes.
+pub const MAX_ALLOWED_CONTENT_LENGTH: &str = "maxAllowedContentLength";
+/// `maxUrl` of `<requestLimits>`: the longest URL path, in bytes.
+pub const MAX_URL: &str = "maxUrl";
+/// `maxQueryString` of `<requestLimits>`: the longest query string, in bytes.
+pub const MAX_QUERY_STRING: &str = "maxQueryString";
+
 /// `configSource`: the section kept in another file (refused by ancm-rs).
 pub(crate) const CONFIG_SOURCE: &str = "configSource";
 
@@ -63,3 +74,7 @@ pub(crate) const KNOWN: &[&str] = &[
     DISABLE_STARTUP_ERROR_PAGE,
     HOSTING_MODEL,
 ];
+
+/// Every attribute of `<requestLimits>` ancm-rs reads.
+pub(crate) const KNOWN_REQUEST_LIMITS: &[&str] =
+    &[MAX_ALLOWED_CONTENT_LENGTH, MAX_URL, MAX_QUERY_STRING];

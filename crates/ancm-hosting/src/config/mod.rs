@@ -78,6 +78,16 @@
 //! * Error order follows IIS then ANCM: XML and per-attribute errors in document order, then
 //!   `hostingModel`, then `processPath`.
 //! * `%VAR%` expansion: see [`expand_env_vars`] and [`process_env`].
+//!
+//! # IIS request filtering's `<requestLimits>`
+//!
+//! The same file's `system.webServer/security/requestFiltering/requestLimits` is read too
+//! (protocol §3.4), into [`AspNetCoreConfig::request_limits`]: `ancm` stands in for IIS's
+//! request filtering as well. The first such element counts, under the same
+//! `<system.webServer>` elements as `<aspNetCore>`; its attributes are typed like
+//! `<aspNetCore>`'s (a bad number is an error with its position). `maxUrl` and
+//! `maxQueryString` are IIS `uint`s (0–4294967295); `maxAllowedContentLength` takes any
+//! 64-bit value, where IIS stops at 4294967295 (protocol §8.16).
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -159,8 +169,50 @@ pub struct AspNetCoreConfig {
     /// case-insensitive and the first entry wins (later duplicates dropped), as ANCM's
     /// out-of-process reader does.
     pub handler_settings: Vec<(String, String)>,
+    /// `system.webServer/security/requestFiltering/requestLimits` of the same file (not
+    /// part of `<aspNetCore>`): what is written there, `None` for each attribute that is not.
+    pub request_limits: IisRequestLimits,
     /// Where the `<aspNetCore>` element starts.
     pub location: Location,
+}
+
+/// IIS request filtering's `<requestLimits>` as written: `None` for an attribute that is not
+/// written, where the gateway's default applies (IIS's own, [`Self::IIS_MAX_URL`] and the
+/// others, unless the gateway was told otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct IisRequestLimits {
+    /// `maxAllowedContentLength`: the largest request body, in bytes.
+    pub max_allowed_content_length: Option<u64>,
+    /// `maxUrl`: the longest URL path (without the query string), in bytes.
+    pub max_url: Option<u32>,
+    /// `maxQueryString`: the longest query string (after `?`), in bytes.
+    pub max_query_string: Option<u32>,
+}
+
+impl IisRequestLimits {
+    /// IIS's default `maxAllowedContentLength`: 30,000,000 bytes (about 28.6 MiB).
+    pub const IIS_MAX_ALLOWED_CONTENT_LENGTH: u64 = 30_000_000;
+    /// IIS's default `maxUrl`: 4096 bytes.
+    pub const IIS_MAX_URL: u32 = 4096;
+    /// IIS's default `maxQueryString`: 2048 bytes.
+    pub const IIS_MAX_QUERY_STRING: u32 = 2048;
+
+    /// `maxAllowedContentLength` as written, or IIS's default.
+    pub fn max_allowed_content_length_or_default(&self) -> u64 {
+        self.max_allowed_content_length
+            .unwrap_or(Self::IIS_MAX_ALLOWED_CONTENT_LENGTH)
+    }
+
+    /// `maxUrl` as written, or IIS's default.
+    pub fn max_url_or_default(&self) -> u32 {
+        self.max_url.unwrap_or(Self::IIS_MAX_URL)
+    }
+
+    /// `maxQueryString` as written, or IIS's default.
+    pub fn max_query_string_or_default(&self) -> u32 {
+        self.max_query_string.unwrap_or(Self::IIS_MAX_QUERY_STRING)
+    }
 }
 
 impl AspNetCoreConfig {
@@ -183,7 +235,8 @@ impl AspNetCoreConfig {
     ];
 
     /// A configuration with `processPath` set and every other attribute at its default, as
-    /// if `<aspNetCore processPath="..."/>` were written at `location`.
+    /// if `<aspNetCore processPath="..."/>` were written at `location` (and no
+    /// `<requestLimits>`).
     pub fn new(process_path: impl Into<String>, location: Location) -> Self {
         AspNetCoreConfig {
             process_path: process_path.into(),
@@ -202,6 +255,7 @@ impl AspNetCoreConfig {
             disable_startup_error_page: false,
             environment_variables: Vec::new(),
             handler_settings: Vec::new(),
+            request_limits: IisRequestLimits::default(),
             location,
         }
     }

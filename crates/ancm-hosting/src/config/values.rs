@@ -1,12 +1,13 @@
 //! The attribute values of `<aspNetCore>`: each attribute typed, range-checked and stored
 //! (protocol §3.1), then the module's own checks on the section (`hostingModel`, then
-//! `processPath`, as ANCM's `ShimOptions` does).
+//! `processPath`, as ANCM's `ShimOptions` does); and those of IIS request filtering's
+//! `<requestLimits>` (protocol §3.4).
 
 use std::time::Duration;
 
 use super::source::{Source, is_xml_space};
 use super::timespan::{self, TICKS_PER_SECOND, TimeSpanError};
-use super::{AspNetCoreConfig, ConfigError, ConfigErrorKind, HostingModel, attr};
+use super::{AspNetCoreConfig, ConfigError, ConfigErrorKind, HostingModel, IisRequestLimits, attr};
 
 /// The largest `requestTimeout`: 360 hours (protocol §3.1).
 const MAX_REQUEST_TIMEOUT_SECONDS: u64 = 1_296_000;
@@ -78,7 +79,7 @@ impl Section {
                          by ancm-rs: move the <aspNetCore> element into web.config.",
                     ));
                 }
-                other => unknown(src, a, other)?,
+                other => unknown(src, a, other, attr::KNOWN, "aspNetCore")?,
             }
         }
         Ok(Section {
@@ -123,10 +124,42 @@ impl Section {
     }
 }
 
-/// An attribute ancm-rs does not read. IIS rejects unrecognised attributes; we ignore them,
-/// except a known name in the wrong case, which is surely a typo that IIS would refuse.
-fn unknown(src: &Source<'_>, a: &Attr, name: &str) -> Result<(), ConfigError> {
-    if let Some(known) = attr::KNOWN.iter().find(|k| k.eq_ignore_ascii_case(name)) {
+/// The attributes of a `<requestLimits>` element (protocol §3.4).
+pub(crate) fn request_limits(
+    src: &Source<'_>,
+    attrs: &[Attr],
+) -> Result<IisRequestLimits, ConfigError> {
+    let mut limits = IisRequestLimits::default();
+    for a in attrs {
+        match a.name.as_str() {
+            attr::MAX_ALLOWED_CONTENT_LENGTH => {
+                limits.max_allowed_content_length = Some(uint64(src, a)?);
+            }
+            attr::MAX_URL => limits.max_url = Some(uint(src, a, 0, u32::MAX)?),
+            attr::MAX_QUERY_STRING => limits.max_query_string = Some(uint(src, a, 0, u32::MAX)?),
+            other => unknown(
+                src,
+                a,
+                other,
+                attr::KNOWN_REQUEST_LIMITS,
+                attr::REQUEST_LIMITS,
+            )?,
+        }
+    }
+    Ok(limits)
+}
+
+/// An attribute ancm-rs does not read on `element`, whose attributes are `known`. IIS rejects
+/// unrecognised attributes; we ignore them, except a known name in the wrong case, which is
+/// surely a typo that IIS would refuse.
+fn unknown(
+    src: &Source<'_>,
+    a: &Attr,
+    name: &str,
+    known: &[&str],
+    element: &str,
+) -> Result<(), ConfigError> {
+    if let Some(known) = known.iter().find(|k| k.eq_ignore_ascii_case(name)) {
         return Err(src.error(
             a.offset,
             ConfigErrorKind::AuthoringError,
@@ -138,10 +171,40 @@ fn unknown(src: &Source<'_>, a: &Attr, name: &str) -> Result<(), ConfigError> {
     }
     tracing::debug!(
         location = %src.location(a.offset),
+        element,
         attribute = name,
-        "web.config: ignoring an unknown <aspNetCore> attribute"
+        "web.config: ignoring an unknown attribute"
     );
     Ok(())
+}
+
+/// A whole number of bytes up to `u64::MAX`: decimal digits (surrounding XML white space
+/// ignored). Wider than IIS's `uint`, so a 10 GB `maxAllowedContentLength` means 10 GB.
+fn uint64(src: &Source<'_>, a: &Attr) -> Result<u64, ConfigError> {
+    let t = a.value.trim_matches(is_xml_space);
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(src.error(
+            a.offset,
+            ConfigErrorKind::InvalidValue,
+            format!(
+                "Attribute '{}' value '{}' is not a valid whole number: expected decimal \
+                 digits.",
+                a.name, a.value
+            ),
+        ));
+    }
+    t.parse::<u64>().map_err(|_| {
+        src.error(
+            a.offset,
+            ConfigErrorKind::OutOfRange,
+            format!(
+                "Attribute '{}' value '{}' is out of range: must be between 0 and {}.",
+                a.name,
+                a.value,
+                u64::MAX
+            ),
+        )
+    })
 }
 
 /// An IIS `uint` attribute: decimal digits (surrounding XML white space ignored), in range.

@@ -1,4 +1,5 @@
-//! The XML walk: finds the effective `<aspNetCore>` element and reads it (protocol §3.1).
+//! The XML walk: finds the effective `<aspNetCore>` element and reads it (protocol §3.1), and
+//! IIS request filtering's `<requestLimits>` beside it (§3.4).
 //!
 //! The whole document is read, so malformed XML anywhere is reported, as IIS does. Errors
 //! come in the order IIS would raise them: XML and schema-like errors (bad numbers,
@@ -14,8 +15,8 @@ use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 
 use super::source::{self, Source, is_xml_space};
-use super::values::{Attr, Section, find};
-use super::{AspNetCoreConfig, ConfigError, ConfigErrorKind, attr};
+use super::values::{self, Attr, Section, find};
+use super::{AspNetCoreConfig, ConfigError, ConfigErrorKind, IisRequestLimits, attr};
 
 /// The namespace a web.config transform (XDT) file declares on its root element.
 const XDT_NAMESPACE: &str = "http://schemas.microsoft.com/XML-Document-Transform";
@@ -37,6 +38,10 @@ enum Frame {
     AspNetCore,
     /// `<environmentVariables>` or `<handlerSettings>` of the effective `<aspNetCore>`.
     Collection(Collection),
+    /// `<security>` of a `<system.webServer>`; `applies` as for that element.
+    Security { applies: bool },
+    /// `<requestFiltering>` of a `<security>`; `applies` as for that element.
+    RequestFiltering { applies: bool },
     /// Anything else: read for well-formedness only.
     Ignored,
 }
@@ -76,8 +81,7 @@ pub(crate) fn parse_text(text: &str, file: &Path) -> Result<AspNetCoreConfig, Co
     // "--" inside a comment is not XML; IIS's parser refuses it, so do we.
     reader.config_mut().check_comments = true;
     let mut stack: Vec<Open> = Vec::new();
-    let mut root_seen = false;
-    let mut section: Option<Section> = None;
+    let mut found = Found::default();
     loop {
         let offset = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let event = match reader.read_event() {
@@ -93,7 +97,7 @@ pub(crate) fn parse_text(text: &str, file: &Path) -> Result<AspNetCoreConfig, Co
         };
         match event {
             Event::Start(e) => {
-                let (name, frame) = open(&src, &e, offset, &stack, &mut section, &mut root_seen)?;
+                let (name, frame) = open(&src, &e, offset, &stack, &mut found)?;
                 stack.push(Open {
                     frame,
                     name,
@@ -101,7 +105,7 @@ pub(crate) fn parse_text(text: &str, file: &Path) -> Result<AspNetCoreConfig, Co
                 });
             }
             Event::Empty(e) => {
-                open(&src, &e, offset, &stack, &mut section, &mut root_seen)?;
+                open(&src, &e, offset, &stack, &mut found)?;
             }
             Event::End(_) => {
                 stack.pop();
@@ -109,7 +113,11 @@ pub(crate) fn parse_text(text: &str, file: &Path) -> Result<AspNetCoreConfig, Co
             Event::Text(t) if stack.is_empty() => {
                 // Point at the first character that is not white space.
                 if let Some(i) = t.iter().position(|b| !is_xml_space(char::from(*b))) {
-                    return Err(outside_root(&src, offset.saturating_add(i), root_seen));
+                    return Err(outside_root(
+                        &src,
+                        offset.saturating_add(i),
+                        found.root_seen,
+                    ));
                 }
             }
             Event::Text(ref t) | Event::Comment(ref t) if first_control(t).is_some() => {
@@ -125,11 +133,11 @@ pub(crate) fn parse_text(text: &str, file: &Path) -> Result<AspNetCoreConfig, Co
                 ));
             }
             Event::CData(_) if stack.is_empty() => {
-                return Err(outside_root(&src, offset, root_seen));
+                return Err(outside_root(&src, offset, found.root_seen));
             }
             Event::GeneralRef(r) => {
                 if stack.is_empty() {
-                    return Err(outside_root(&src, offset, root_seen));
+                    return Err(outside_root(&src, offset, found.root_seen));
                 }
                 let known = match r.resolve_char_ref() {
                     Ok(Some(_)) => true,
@@ -166,15 +174,18 @@ pub(crate) fn parse_text(text: &str, file: &Path) -> Result<AspNetCoreConfig, Co
             ),
         ));
     }
-    if !root_seen {
+    if !found.root_seen {
         return Err(src.error(
             text.len(),
             ConfigErrorKind::MalformedXml,
             "malformed XML: the file has no root element (expected <configuration>)",
         ));
     }
-    match section {
-        Some(section) => section.finish(&src),
+    match found.section {
+        Some(section) => section.finish(&src).map(|mut config| {
+            config.request_limits = found.request_limits.unwrap_or_default();
+            config
+        }),
         None => Err(ConfigError::new(
             file,
             None,
@@ -195,15 +206,29 @@ fn outside_root(src: &Source<'_>, offset: usize, root_seen: bool) -> ConfigError
     )
 }
 
+/// What the walk has found so far.
+#[derive(Default)]
+struct Found {
+    root_seen: bool,
+    /// The effective `<aspNetCore>`, once its start tag was read.
+    section: Option<Section>,
+    /// The effective `<requestLimits>`, once read.
+    request_limits: Option<IisRequestLimits>,
+}
+
 /// Handles a start (or empty) tag: checks it, reads it when it matters, and says what it is.
 fn open(
     src: &Source<'_>,
     e: &BytesStart<'_>,
     offset: usize,
     stack: &[Open],
-    section: &mut Option<Section>,
-    root_seen: &mut bool,
+    found: &mut Found,
 ) -> Result<(String, Frame), ConfigError> {
+    let Found {
+        root_seen,
+        section,
+        request_limits,
+    } = found;
     let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
     let attrs = attributes(src, e, offset)?;
     let Some(parent) = stack.last().map(|o| o.frame) else {
@@ -264,6 +289,14 @@ fn open(
                 location = %src.location(offset),
                 "web.config: ignoring an <aspNetCore> element (not the first one, or for a sub-path)"
             );
+            Frame::Ignored
+        }
+        (Frame::WebServer { applies }, "security") => Frame::Security { applies },
+        (Frame::Security { applies }, "requestFiltering") => Frame::RequestFiltering { applies },
+        (Frame::RequestFiltering { applies: true }, attr::REQUEST_LIMITS)
+            if request_limits.is_none() =>
+        {
+            *request_limits = Some(values::request_limits(src, &attrs)?);
             Frame::Ignored
         }
         (Frame::AspNetCore, attr::ENVIRONMENT_VARIABLES) => Frame::Collection(Collection::Env),

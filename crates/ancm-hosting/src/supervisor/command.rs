@@ -1,9 +1,17 @@
 //! The child's command line (protocol §2.2): `processPath` resolved against the site folder,
 //! the launcher overrides, and `arguments` split into words (Unix) or passed as written
 //! (Windows). Pure functions, unit-tested on every OS.
+//!
+//! On Unix `arguments` is split into words **before** `%VAR%` expansion, and each word is
+//! expanded on its own, so a variable's value is always part of one argument and can never
+//! add arguments (`%EXTRA%` = `a --b` is the one argument `a --b`). Windows passes one command
+//! line string that the child splits itself, as ANCM does: there the expanded value is
+//! part of that string and spaces or quotes in it do separate arguments (protocol §8.23).
 use std::path::{Path, PathBuf};
 
 use ancm_protocol::env;
+
+use crate::config::expand_env_vars;
 
 /// What to execute: the program and its arguments, in the target OS's form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,8 +58,9 @@ pub(crate) fn normalise(path: &Path) -> PathBuf {
         .collect()
 }
 
-/// Builds the command line from the (expanded) configuration, honouring the worker's
-/// `ANCM_LAUNCHER_PATH` / `ANCM_LAUNCHER_ARGS` overrides.
+/// Builds the command line from the configuration: `process_path` already expanded,
+/// `arguments` as written (split, then expanded word by word, on Unix), honouring the
+/// worker's `ANCM_LAUNCHER_PATH` / `ANCM_LAUNCHER_ARGS` overrides (used as given).
 pub(crate) fn command_line(
     process_path: &str,
     arguments: &str,
@@ -61,10 +70,19 @@ pub(crate) fn command_line(
     let path = lookup(env::ANCM_LAUNCHER_PATH)
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| process_path.to_owned());
-    let raw_args = lookup(env::ANCM_LAUNCHER_ARGS).unwrap_or_else(|| arguments.to_owned());
+    let (args, raw_args) = match lookup(env::ANCM_LAUNCHER_ARGS) {
+        Some(launcher_args) => (split_unix_words(&launcher_args), launcher_args),
+        None => (
+            split_unix_words(arguments)
+                .iter()
+                .map(|word| expand_env_vars(word, lookup))
+                .collect(),
+            expand_env_vars(arguments, lookup),
+        ),
+    };
     CommandLine {
         program: resolve_program(&path, site_dir),
-        args: split_unix_words(&raw_args),
+        args,
         raw_args,
     }
 }
@@ -196,6 +214,7 @@ mod tests {
         assert_eq!(cl.args, ["-u", "x y"]);
         let cl = command_line("dotnet", "app.dll", dir.path(), &|_| None);
         assert_eq!(cl.args, ["app.dll"]);
+        assert_eq!(cl.raw_args, "app.dll");
         assert_eq!(
             windows_command_line(&cl.program, &cl.raw_args),
             "\"dotnet\" app.dll"

@@ -68,9 +68,10 @@ impl LaunchSpec {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Self {
         let expanded = config.expanded(lookup);
+        // `arguments` as written: split into words before expansion (protocol §2.2).
         let command = command::command_line(
             &expanded.process_path,
-            &expanded.arguments,
+            &config.arguments,
             &context.site_dir,
             lookup,
         );
@@ -121,5 +122,51 @@ impl LaunchSpec {
     /// Whether web.config fixes `ASPNETCORE_PORT`, so two generations cannot run side by side.
     pub(crate) fn has_fixed_port(&self) -> bool {
         matches!(self.port, Ok(PortChoice::Fixed { .. }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AspNetCoreConfig, Location};
+
+    #[test]
+    fn a_variable_in_arguments_is_one_argument_whatever_its_value() {
+        let site = tempfile::tempdir().expect("tempdir");
+        let context = Arc::new(LaunchContext {
+            site_dir: site.path().to_path_buf(),
+            app_path: AppPath::root(),
+            http_auth: String::new(),
+            websockets: true,
+        });
+        let mut config = AspNetCoreConfig::new(
+            "dotnet",
+            Location {
+                file: site.path().join("web.config"),
+                line: 1,
+                column: 1,
+            },
+        );
+        config.arguments = r#"app.dll %EXTRA% "%HOME%/my logs" pre%EXTRA%post"#.to_owned();
+        let lookup = |n: &str| match n {
+            "EXTRA" => Some("two words --injected 'quoted'".to_owned()),
+            "HOME" => Some("/home/u".to_owned()),
+            _ => None,
+        };
+        let spec = LaunchSpec::new(&config, &context, &lookup);
+        assert_eq!(
+            spec.command.args,
+            [
+                "app.dll",
+                "two words --injected 'quoted'",
+                "/home/u/my logs",
+                "pretwo words --injected 'quoted'post",
+            ]
+        );
+        // Windows: one string, expanded as a whole (the child splits it, as under ANCM).
+        assert_eq!(
+            spec.command.raw_args,
+            r#"app.dll two words --injected 'quoted' "/home/u/my logs" pretwo words --injected 'quoted'post"#
+        );
     }
 }

@@ -20,6 +20,8 @@ pub(crate) mod command;
 pub(crate) mod environment;
 mod error;
 mod launch;
+#[cfg(target_os = "linux")]
+mod linux;
 mod ports;
 pub(crate) mod process;
 mod rapid_fail;

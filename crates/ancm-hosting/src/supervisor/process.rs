@@ -1,5 +1,6 @@
 //! One running child: spawned in its own process group (Unix) or kill-on-close job object
-//! (Windows), watched by a task that reports its exit and kills what is left of its tree.
+//! (Windows), with the parent-death signal on Linux, watched by a task that reports its exit
+//! and kills what is left of its tree.
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,7 +51,7 @@ pub(crate) struct Child {
 
 impl Child {
     /// Starts the process. `on_exit` runs on the monitor task when it exits.
-    pub(crate) fn spawn(
+    pub(crate) async fn spawn(
         spec: SpawnSpec<'_>,
         port: u16,
         token: PairingToken,
@@ -77,6 +78,11 @@ impl Child {
             .kill_on_drop(true);
         let (out, err, log_file) = stdio_for(spec.output, spec.cwd);
         cmd.stdout(out).stderr(err);
+        // Linux: forked from a thread that lives as long as the gateway, with the
+        // parent-death signal set, so a SIGKILLed gateway takes the child with it.
+        #[cfg(target_os = "linux")]
+        let mut child = super::linux::spawn(cmd).await?;
+        #[cfg(not(target_os = "linux"))]
         let mut child = cmd.spawn()?;
         let pid = child.id().unwrap_or(0);
         let captured = if matches!(spec.output, OutputMode::Capture) {

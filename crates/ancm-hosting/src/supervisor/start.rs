@@ -119,7 +119,9 @@ impl Supervisor {
             port,
             token.clone(),
             on_exit,
-        ) {
+        )
+        .await
+        {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(slot = idx, attempt, program = %program, error = %e, "failed to start the child process");

@@ -1,5 +1,10 @@
 //! The child's stdout/stderr (protocol §2.11): a log file per start, or the first 30 000
 //! characters kept for the startup-failure report while the rest is drained.
+//!
+//! The log file is opened for appending, never truncated (two starts in the same second
+//! share a name; ANCM overwrites), without following a symbolic link in its last component,
+//! and created with mode 0640 on Unix, before the umask (protocol §8.22). A `stdoutLogFile`
+//! that resolves outside the site folder is allowed, as in IIS, with a warning.
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -85,6 +90,7 @@ pub(crate) fn stdio_for(
             );
             match open_log(&path) {
                 Ok((out, err)) => {
+                    warn_if_outside(&path, site_dir);
                     tracing::info!(file = %path.display(), "child stdout/stderr log file created");
                     (out, err, Some(path))
                 }
@@ -98,13 +104,32 @@ pub(crate) fn stdio_for(
     }
 }
 
+/// Opens the log file: created if missing (with its folders), appended to if not, never
+/// through a symbolic link in its last component, mode 0640 (Unix).
 fn open_log(path: &Path) -> std::io::Result<(Stdio, Stdio)> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let file = std::fs::File::create(path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o640).custom_flags(nix::libc::O_NOFOLLOW);
+    }
+    let file = options.open(path)?;
     let dup = file.try_clone()?;
     Ok((Stdio::from(file), Stdio::from(dup)))
+}
+
+/// Warns when the log file's folder, with links resolved, is outside the site folder: IIS
+/// allows it, and so do we, but it may not be what was meant.
+fn warn_if_outside(path: &Path, site_dir: &Path) {
+    let resolve = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let folder = path.parent().map(resolve);
+    if folder.is_some_and(|folder| !folder.starts_with(resolve(site_dir))) {
+        tracing::warn!(file = %path.display(), site = %site_dir.display(), "stdoutLogFile is outside the site folder");
+    }
 }
 
 /// `stdoutLogFile` resolved against the site folder, plus `_<UTC yyyyMMddHHmmss>_<pid>.log`.
@@ -202,6 +227,38 @@ mod tests {
             dir.path(),
         );
         assert!(path.is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn log_file_is_appended_to_never_through_a_link_and_not_world_readable() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let site = tempfile::tempdir().expect("tempdir");
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+
+        // A link planted at the log file's name is not followed; its target is untouched.
+        let target = elsewhere.path().join("precious");
+        std::fs::write(&target, b"keep me").expect("write");
+        let planted = site.path().join("stdout_link.log");
+        std::os::unix::fs::symlink(&target, &planted).expect("symlink");
+        assert!(open_log(&planted).is_err());
+        assert_eq!(std::fs::read(&target).expect("read"), b"keep me");
+
+        // An existing file (a second start in the same second) is appended to.
+        let existing = site.path().join("stdout_same_second.log");
+        std::fs::write(&existing, b"first start\n").expect("write");
+        let (out, _err) = open_log(&existing).expect("open");
+        drop(out);
+        assert_eq!(std::fs::read(&existing).expect("read"), b"first start\n");
+
+        // A new file: owner read/write, group read at most, nothing for others.
+        let fresh = site.path().join("stdout_new.log");
+        open_log(&fresh).expect("open");
+        let mode = std::fs::metadata(&fresh)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777 & !0o640, 0, "mode {mode:o}");
     }
 
     #[test]
