@@ -82,6 +82,10 @@
 //! * `requestTimeout` is a per-phase timeout like WinHTTP's ([`RequestTimeout`]); a backend
 //!   that dies mid-body makes the client connection abort (never a silently truncated
 //!   response).
+//! * Client-sent `X-Forwarded-For` / `-Proto` items that are not valid tokens (an address or
+//!   `unknown`; `http` or `https`) are dropped before the front appends its own, so no quote
+//!   or stray byte can hide the appended item from the backend (protocol §8.21); ANCM
+//!   appends to whatever the client sent.
 #![deny(unsafe_code)]
 
 pub mod app_path;
