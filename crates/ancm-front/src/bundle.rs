@@ -47,7 +47,8 @@
 //! 1. the [`Host` check](crate::host): a missing, repeated, invalid or (HTTP/2) conflicting
 //!    `Host` answers `400`, `CONNECT` `405` (protocol §8.22);
 //! 2. [hop-by-hop](crate::hop_by_hop) removal, so a client cannot name an added header in
-//!    `Connection` to delete it (responses are cleaned on the way back);
+//!    `Connection` to delete it (responses are cleaned on the way back, and lose their
+//!    `MS-ASPNETCORE*` headers too, protocol §8.23);
 //! 3. [`MS-ASPNETCORE*` removal](crate::module_headers);
 //! 4. the [application path](crate::app_path): requests outside it get `404` or go to the
 //!    fallback ([`AncmLayer::with_fallback`]);
@@ -591,6 +592,28 @@ mod tests {
             assert!(resp.headers().get("seen-ms-aspnetcore-token").is_none());
             assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
         }
+    }
+
+    #[test]
+    fn module_headers_of_the_response_never_reach_the_client() {
+        let leaky = service_fn(|_req: Request<()>| {
+            let mut resp = Response::new(Body::empty());
+            for (name, value) in [
+                ("ms-aspnetcore-token", "the-token"),
+                ("MS-ASPNETCORE-EVENT", "shutdown"),
+                ("ms-aspnetcorefoo", "x"),
+                ("x-kept", "1"),
+            ] {
+                resp.headers_mut().append(
+                    http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                    value.parse().expect("value"),
+                );
+            }
+            std::future::ready(Ok::<_, Infallible>(resp))
+        });
+        let resp = call(AncmLayer::default().layer(leaky), request("/", &[]));
+        let names: Vec<_> = resp.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["x-kept"]);
     }
 
     #[test]

@@ -93,6 +93,8 @@
 //!   HTTP/2 `Host` that differs from `:authority`) get `400` and `CONNECT` gets `405`
 //!   ([`host`], protocol §8.22); the backend's address is never sent as `Host`. In IIS,
 //!   http.sys refuses most of these before ANCM sees them.
+//! * `MS-ASPNETCORE*` response headers are removed before the client sees them (protocol
+//!   §8.23); ANCM passes them on.
 #![deny(unsafe_code)]
 
 pub mod app_path;
