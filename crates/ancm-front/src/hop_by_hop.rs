@@ -32,8 +32,8 @@
 //! Responses also lose every header named `MS-ASPNETCORE*` (any case): those belong to the
 //! front–backend hop as much as the others, and a backend that sends one (an echo of the
 //! pairing token, say) must not hand it to the client (protocol §8.23; ANCM passes them).
-//! Requests lose them in [`module_headers`](crate::module_headers). The same one pass over
-//! the names finds both kinds.
+//! Requests lose them in [`module_headers`]. The same one pass over the names finds both
+//! kinds.
 //!
 //! A request is a WebSocket upgrade when WebSockets are supported (the default; see
 //! [`RemoveHopByHopLayer::without_websockets`]), its only `Upgrade` line is exactly
