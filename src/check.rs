@@ -9,14 +9,27 @@ use serde_json::{Value, json};
 /// Exit status for an invalid configuration.
 pub const EXIT_INVALID: u8 = 2;
 
+/// What stands for a hidden environment variable value.
+const HIDDEN: &str = "***";
+
+/// Whether the environment variables' values are printed. They often hold secrets (a fixed
+/// `ASPNETCORE_TOKEN`, a database password), so by default they are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvValues {
+    /// Names only; `"***"` as the value in JSON.
+    Hidden,
+    /// Names and values (`--show-values`).
+    Shown,
+}
+
 /// Run the check; prints to stdout (result) and stderr (`FILE:LINE:COL: message`).
-pub fn run(path: &Path, as_json: bool) -> ExitCode {
+pub fn run(path: &Path, as_json: bool, values: EnvValues) -> ExitCode {
     match config::load(path) {
         Ok(config) => {
             let out = if as_json {
-                to_json(&config).to_string()
+                to_json(&config, values).to_string()
             } else {
-                to_text(&config)
+                to_text(&config, values)
             };
             let mut stdout = std::io::stdout().lock();
             // A closed stdout (e.g. `| head`) is not a configuration error.
@@ -34,13 +47,23 @@ fn pairs(list: &[(String, String)]) -> Value {
     Value::Array(list.iter().map(|(n, v)| json!([n, v])).collect())
 }
 
+/// `[name, value]` pairs with every value `"***"`, keeping the shape.
+fn names(list: &[(String, String)]) -> Value {
+    Value::Array(list.iter().map(|(n, _)| json!([n, HIDDEN])).collect())
+}
+
 /// `requestTimeout` in milliseconds: ancm's own key, not a web.config attribute.
 const REQUEST_TIMEOUT_MS: &str = "requestTimeoutMs";
 
 /// The `--json` object: keys named as the web.config attributes, values before `%VAR%`
-/// expansion, booleans and numbers as JSON types; `requestLimits` holds request filtering's
-/// three limits.
-pub fn to_json(c: &AspNetCoreConfig) -> Value {
+/// expansion, booleans and numbers as JSON types; environment variable values as `values`
+/// says (the handler settings are configuration, not secrets: always shown);
+/// `requestLimits` holds request filtering's three limits.
+pub fn to_json(c: &AspNetCoreConfig, values: EnvValues) -> Value {
+    let environment_variables = match values {
+        EnvValues::Hidden => names(&c.environment_variables),
+        EnvValues::Shown => pairs(&c.environment_variables),
+    };
     let request_timeout_ms = u64::try_from(c.request_timeout.as_millis()).unwrap_or(u64::MAX);
     json!({
         attr::PROCESS_PATH: c.process_path,
@@ -56,7 +79,7 @@ pub fn to_json(c: &AspNetCoreConfig) -> Value {
         attr::PROCESSES_PER_APPLICATION: c.processes_per_application,
         attr::FORWARD_WINDOWS_AUTH_TOKEN: c.forward_windows_auth_token,
         attr::DISABLE_STARTUP_ERROR_PAGE: c.disable_startup_error_page,
-        attr::ENVIRONMENT_VARIABLES: pairs(&c.environment_variables),
+        attr::ENVIRONMENT_VARIABLES: environment_variables,
         attr::HANDLER_SETTINGS: pairs(&c.handler_settings),
         attr::REQUEST_LIMITS: request_limits(&c.request_limits),
     })
@@ -72,23 +95,25 @@ fn request_limits(l: &IisRequestLimits) -> Value {
     })
 }
 
-fn to_text(c: &AspNetCoreConfig) -> String {
+fn to_text(c: &AspNetCoreConfig, values: EnvValues) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(s, "{}: valid <aspNetCore> configuration", c.location);
-    if let Value::Object(map) = to_json(c) {
+    if let Value::Object(map) = to_json(c, values) {
         for (key, value) in map {
             match value {
                 Value::Array(items) => {
                     let _ = writeln!(s, "  {key}: {}", items.len());
+                    let names_only =
+                        key == attr::ENVIRONMENT_VARIABLES && values == EnvValues::Hidden;
                     for item in items {
                         if let Some([n, v]) = item.as_array().map(Vec::as_slice) {
-                            let _ = writeln!(
-                                s,
-                                "    {}={}",
-                                n.as_str().unwrap_or_default(),
-                                v.as_str().unwrap_or_default()
-                            );
+                            let n = n.as_str().unwrap_or_default();
+                            let _ = if names_only {
+                                writeln!(s, "    {n}")
+                            } else {
+                                writeln!(s, "    {n}={}", v.as_str().unwrap_or_default())
+                            };
                         }
                     }
                 }

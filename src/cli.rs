@@ -27,6 +27,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Validate a web.config and print the effective <aspNetCore> configuration.
     ///
+    /// Environment variables are listed by name only (their values as "***" in JSON): they
+    /// often hold secrets such as a fixed ASPNETCORE_TOKEN. --show-values prints them.
+    ///
     /// Exit status 0 when valid; 2 when invalid, with `FILE:LINE:COL: message` on stderr.
     Check(CheckArgs),
 }
@@ -169,6 +172,11 @@ pub struct CheckArgs {
     /// Print one JSON object with keys named as the web.config attributes.
     #[arg(long)]
     pub json: bool,
+
+    /// Also print the values of the environment variables, which may be secrets (by default
+    /// only their names; "***" in JSON).
+    #[arg(long = "show-values")]
+    pub show_values: bool,
 }
 
 fn parse_app(value: &str) -> Result<(AppPath, PathBuf), String> {

@@ -22,7 +22,14 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
-        cli::Command::Check(args) => check::run(&args.path, args.json),
+        cli::Command::Check(args) => {
+            let values = if args.show_values {
+                check::EnvValues::Shown
+            } else {
+                check::EnvValues::Hidden
+            };
+            check::run(&args.path, args.json, values)
+        }
         cli::Command::Run(args) => {
             let threads = args
                 .threads

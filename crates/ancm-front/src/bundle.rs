@@ -27,31 +27,38 @@
 //!     .layer(AddExtensionLayer::new(target)
 //!     .layer(AncmLayer::new(config).layer(backend)));
 //! let req = Request::get("/shop/cart")
+//!     .header("host", "www.example.com")
 //!     .header("connection", "x-secret, ms-aspnetcore-token")
 //!     .header("x-secret", "1")
 //!     .header("MS-ASPNETCORE-TOKEN", "forged")
 //!     .body(())
 //!     .unwrap();
 //! assert_eq!(svc.clone().oneshot(req).await.unwrap().status(), 200);
-//! let outside = Request::get("/other").body(()).unwrap();
-//! assert_eq!(svc.oneshot(outside).await.unwrap().status(), 404);
+//! let outside = Request::get("/other").header("host", "www.example.com").body(()).unwrap();
+//! assert_eq!(svc.clone().oneshot(outside).await.unwrap().status(), 404);
+//! // HTTP/1.1 without Host: refused before anything else (protocol §8.25).
+//! let no_host = Request::get("/shop/cart").body(()).unwrap();
+//! assert_eq!(svc.oneshot(no_host).await.unwrap().status(), 400);
 //! # });
 //! ```
 //!
 //! [`AncmLayer`] applies, in this order (protocol §1.3, §8.2):
 //!
-//! 1. [hop-by-hop](crate::hop_by_hop) removal, first, so a client cannot name an added
-//!    header in `Connection` to delete it (responses are cleaned on the way back);
-//! 2. [`MS-ASPNETCORE*` removal](crate::module_headers);
-//! 3. the [application path](crate::app_path): requests outside it get `404` or go to the
+//! 1. the [`Host` check](crate::host): a missing, repeated, invalid or (HTTP/2) conflicting
+//!    `Host` answers `400`, `CONNECT` `405` (protocol §8.25);
+//! 2. [hop-by-hop](crate::hop_by_hop) removal, so a client cannot name an added header in
+//!    `Connection` to delete it (responses are cleaned on the way back, and lose their
+//!    `MS-ASPNETCORE*` headers too, protocol §8.26);
+//! 3. [`MS-ASPNETCORE*` removal](crate::module_headers);
+//! 4. the [application path](crate::app_path): requests outside it get `404` or go to the
 //!    fallback ([`AncmLayer::with_fallback`]);
-//! 4. the [pairing token](crate::pairing_token);
-//! 5. [`X-Forwarded-For`](crate::forwarded_for);
-//! 6. [`X-Forwarded-Proto`](crate::forwarded_proto);
-//! 7. the [client certificate](crate::client_cert);
-//! 8. the [Windows token](crate::win_auth_token) (a failure answers `502.3`).
+//! 5. the [pairing token](crate::pairing_token);
+//! 6. [`X-Forwarded-For`](crate::forwarded_for);
+//! 7. [`X-Forwarded-Proto`](crate::forwarded_proto);
+//! 8. the [client certificate](crate::client_cert);
+//! 9. the [Windows token](crate::win_auth_token) (a failure answers `502.3`).
 //!
-//! It is one service, not eight nested ones: one pass over the header names decides which
+//! It is one service, not nine nested ones: one pass over the header names decides which
 //! removals are needed, one extension lookup per kind, no boxing, and the configuration is
 //! shared behind an `Arc`.
 //!
@@ -69,8 +76,9 @@
 //!
 //! # Response body
 //!
-//! The inner service's response body must implement `From<`[`Body`]`>` (for the `502.3` page)
-//! and `Default` (for the `404`). [`Body`] does both, as does the forwarder's response.
+//! The inner service's response body must implement `From<`[`Body`]`>` (for the `400`, `405`
+//! and `502.3` pages) and `Default` (for the `404`). [`Body`] does both, as does the
+//! forwarder's response.
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -89,7 +97,7 @@ use crate::hop_by_hop::Found;
 use crate::pairing_token::TokenFrom;
 use crate::step::{inner_service_accessors, with_extensions};
 use crate::{
-    client_cert, forwarded_for, forwarded_proto, hop_by_hop, module_headers, pairing_token,
+    client_cert, forwarded_for, forwarded_proto, hop_by_hop, host, module_headers, pairing_token,
     win_auth_token,
 };
 
@@ -252,6 +260,9 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let c = &*self.config;
+        if let Err(refusal) = host::check(&mut req) {
+            return ResponseFuture::ready(refusal.response().map(ResBody::from));
+        }
         let headers = req.headers_mut();
         // One pass over the names decides which removals are needed at all.
         let found = Found::scan(headers);
@@ -320,6 +331,9 @@ mod tests {
 
     fn request(path: &str, headers: &[(&str, &str)]) -> Request<()> {
         let mut b = Request::get(path);
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            b = b.header("host", "example.test");
+        }
         for (n, v) in headers {
             b = b.header(*n, *v);
         }
@@ -516,6 +530,17 @@ mod tests {
                 .collect();
             let config = AncmConfig { websockets: false, ..AncmConfig::default() };
             let resp = call(AncmLayer::new(config).layer(echo()), request("/", &pairs));
+            // A missing `Host` gets a valid one from `request`; several or an invalid one are
+            // refused before anything else.
+            let hosts: Vec<&str> = pairs
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| *v)
+                .collect();
+            if hosts.len() > 1 || hosts.iter().any(|h| !ancm_protocol::forwarded::is_valid_host(h)) {
+                proptest::prop_assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+                return Ok(());
+            }
             let h = resp.headers();
             let token: Vec<_> = h.get_all("seen-ms-aspnetcore-token").iter().collect();
             proptest::prop_assert_eq!(token, ["the-token"]);
@@ -544,6 +569,51 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn host_problems_and_connect_are_answered_before_anything_else() {
+        let no_host = {
+            let mut req = request("/", &[]);
+            req.headers_mut().remove("host");
+            req
+        };
+        let two_hosts = request("/", &[("host", "a.test"), ("host", "b.test")]);
+        let mut connect = request("/", &[]);
+        *connect.method_mut() = http::Method::CONNECT;
+        for (req, status) in [
+            (no_host, StatusCode::BAD_REQUEST),
+            (two_hosts, StatusCode::BAD_REQUEST),
+            (connect, StatusCode::METHOD_NOT_ALLOWED),
+        ] {
+            let resp = call(AncmLayer::default().layer(echo()), req);
+            assert_eq!(resp.status(), status);
+            // The backend was not called: none of what it echoes is there.
+            assert!(resp.headers().get("seen-ms-aspnetcore-token").is_none());
+            assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+        }
+    }
+
+    #[test]
+    fn module_headers_of_the_response_never_reach_the_client() {
+        let leaky = service_fn(|_req: Request<()>| {
+            let mut resp = Response::new(Body::empty());
+            for (name, value) in [
+                ("ms-aspnetcore-token", "the-token"),
+                ("MS-ASPNETCORE-EVENT", "shutdown"),
+                ("ms-aspnetcorefoo", "x"),
+                ("x-kept", "1"),
+            ] {
+                resp.headers_mut().append(
+                    http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                    value.parse().expect("value"),
+                );
+            }
+            std::future::ready(Ok::<_, Infallible>(resp))
+        });
+        let resp = call(AncmLayer::default().layer(leaky), request("/", &[]));
+        let names: Vec<_> = resp.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["x-kept"]);
     }
 
     #[test]

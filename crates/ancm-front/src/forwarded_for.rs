@@ -25,13 +25,20 @@
 //! Several incoming header lines are combined into one value first; the result is always one
 //! line. IPv6 addresses are bracketed, IPv4-mapped IPv6 peers are written as IPv4.
 //!
+//! Before appending, the client's items that are not addresses ([`is_for_token`]: `1.2.3.4`,
+//! `1.2.3.4:80`, `::1`, `[::1]`, `[::1]:80`, or `unknown`) are dropped, the valid ones kept
+//! in order: `"`, `6.6.6.6"` or a byte that is not UTF-8 never reaches the backend, where a
+//! list reader that honours quotes would let it swallow the item appended here and see the
+//! gateway as the client (protocol §1.3 step 5, §8.24). ANCM appends to whatever the client
+//! sent. A request without the header costs no allocation, as before.
+//!
 //! The client endpoint comes from the [`ConnectionInfo`] extension. A request without one is
 //! passed on with `X-Forwarded-For` untouched (and a `debug` event): the layer cannot know
 //! the client, and removing the header would lose what earlier proxies said.
 use std::convert::Infallible;
 use std::ops::ControlFlow;
 
-use ancm_protocol::forwarded::append_item;
+use ancm_protocol::forwarded::{append_item, is_for_token};
 use ancm_protocol::headers::X_FORWARDED_FOR;
 use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
@@ -42,17 +49,20 @@ use crate::step::{Step, inner_service_accessors, step_middleware, with_extension
 /// What to do with a list header (`X-Forwarded-For`, `X-Forwarded-Proto`) the client sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ForwardedMode {
-    /// Keep the client's items and append ours (ANCM, the default).
+    /// Keep the client's valid items and append ours (ANCM, the default; ANCM keeps every
+    /// item).
     #[default]
     Appending,
     /// Replace the client's items with ours (an edge gateway that trusts nobody in front).
     Overriding,
 }
 
-/// Append (or set) `item` in the list header `name`.
+/// Append (or set) `item` in the list header `name`, keeping the client's items that `keep`
+/// accepts.
 pub(crate) fn set_list_item(
     headers: &mut HeaderMap,
     name: HeaderName,
+    keep: fn(&[u8]) -> bool,
     item: &HeaderValue,
     mode: ForwardedMode,
 ) {
@@ -63,7 +73,7 @@ pub(crate) fn set_list_item(
     // One lookup for reading and writing.
     match headers.entry(name) {
         Entry::Occupied(mut entry) => {
-            let value = append_item(entry.iter(), item.as_bytes());
+            let value = append_item(entry.iter(), keep, item.as_bytes());
             // Replaces every incoming line: the result is one line.
             entry.insert(value);
         }
@@ -90,6 +100,7 @@ pub(crate) fn apply(
     set_list_item(
         headers,
         X_FORWARDED_FOR,
+        is_for_token,
         info.forwarded_for_item(include_port),
         mode,
     );
@@ -109,7 +120,8 @@ impl Default for AddForwardedForLayer {
 }
 
 impl AddForwardedForLayer {
-    /// Append to what the client sent (ANCM's behaviour).
+    /// Append to the valid items the client sent (ANCM's behaviour, except that ANCM keeps
+    /// invalid ones too).
     pub fn appending() -> Self {
         Self {
             mode: ForwardedMode::Appending,
@@ -201,6 +213,61 @@ mod tests {
         );
         let lines: Vec<_> = h.get_all(X_FORWARDED_FOR).iter().collect();
         assert_eq!(lines, ["203.0.113.7"]);
+    }
+
+    #[test]
+    fn client_items_that_are_not_addresses_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.append(X_FORWARDED_FOR, "\"".parse().unwrap());
+        h.append(X_FORWARDED_FOR, "6.6.6.6\", 1.1.1.1".parse().unwrap());
+        h.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_bytes(b"\xff\", unknown").unwrap(),
+        );
+        apply(
+            &mut h,
+            Some(&info("203.0.113.7:51000")),
+            ForwardedMode::Appending,
+            true,
+        );
+        let lines: Vec<_> = h.get_all(X_FORWARDED_FOR).iter().collect();
+        assert_eq!(lines, ["1.1.1.1, unknown, 203.0.113.7:51000"]);
+    }
+
+    proptest::proptest! {
+        /// Whatever the client sent, one line of valid tokens reaches the backend, and its
+        /// last item, read with or without quote handling, is the client endpoint.
+        #[test]
+        fn the_appended_endpoint_is_always_the_last_item(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        3 => proptest::sample::select(b"\",:.[]0123456789 unknow".to_vec()),
+                        1 => 0x20u8..0x7f,
+                        1 => 0x80u8..=0xff,
+                    ],
+                    0..20,
+                ),
+                0..3,
+            ),
+        ) {
+            let mut h = HeaderMap::new();
+            for line in &lines {
+                h.append(X_FORWARDED_FOR, HeaderValue::from_bytes(line).unwrap());
+            }
+            apply(&mut h, Some(&info("[2001:db8::1]:51000")), ForwardedMode::Appending, true);
+            let sent: Vec<_> = h.get_all(X_FORWARDED_FOR).iter().collect();
+            proptest::prop_assert_eq!(sent.len(), 1);
+            let text = sent[0].to_str().unwrap();
+            proptest::prop_assert!(!text.contains('"'));
+            let items: Vec<_> = ancm_protocol::forwarded::list_items(text).collect();
+            proptest::prop_assert_eq!(items.last(), Some(&"[2001:db8::1]:51000"));
+            proptest::prop_assert!(items.iter().all(|item| is_for_token(item.as_bytes())));
+            proptest::prop_assert_eq!(
+                ancm_protocol::forwarded::split_last_entry(text).1,
+                "[2001:db8::1]:51000"
+            );
+        }
     }
 
     #[test]

@@ -19,12 +19,15 @@
 //! ```
 //!
 //! The scheme is `https` when the [`ConnectionInfo`] says the client connection is TLS.
-//! Several incoming lines are combined into one value first. A request without
-//! [`ConnectionInfo`] is passed on with the header untouched (and a `debug` event).
+//! Several incoming lines are combined into one value first, keeping only the client's items
+//! that are `http` or `https` in any case ([`is_proto_token`]), in order and as sent, so no
+//! quote or other text can confuse the backend's reading of the item appended here (protocol
+//! §1.3 step 6, §8.24; ANCM keeps every item). A request without [`ConnectionInfo`] is passed
+//! on with the header untouched (and a `debug` event).
 use std::convert::Infallible;
 use std::ops::ControlFlow;
 
-use ancm_protocol::forwarded::{HTTP, HTTPS};
+use ancm_protocol::forwarded::{HTTP, HTTPS, is_proto_token};
 use ancm_protocol::headers::X_FORWARDED_PROTO;
 use http::{HeaderMap, HeaderValue, Request};
 
@@ -42,7 +45,7 @@ pub(crate) fn apply(headers: &mut HeaderMap, info: Option<&ConnectionInfo>, mode
         return;
     };
     let item = HeaderValue::from_static(if info.is_tls() { HTTPS } else { HTTP });
-    set_list_item(headers, X_FORWARDED_PROTO, &item, mode);
+    set_list_item(headers, X_FORWARDED_PROTO, is_proto_token, &item, mode);
 }
 
 /// Layer that appends the client connection's scheme to `X-Forwarded-Proto`.
@@ -52,7 +55,8 @@ pub struct AddForwardedProtoLayer {
 }
 
 impl AddForwardedProtoLayer {
-    /// Append to what the client sent (ANCM's behaviour).
+    /// Append to the `http`/`https` items the client sent (ANCM's behaviour, except that ANCM
+    /// keeps any item).
     pub fn appending() -> Self {
         Self {
             mode: ForwardedMode::Appending,
@@ -113,10 +117,16 @@ mod tests {
         let mut h = HeaderMap::new();
         apply(&mut h, Some(&plain), ForwardedMode::Appending);
         assert_eq!(h[X_FORWARDED_PROTO], "http");
-        h.append(X_FORWARDED_PROTO, "wss".parse().unwrap());
+        h.append(X_FORWARDED_PROTO, "wss, \"HTTPS".parse().unwrap());
+        h.append(X_FORWARDED_PROTO, "HTTPS\", ".parse().unwrap());
         apply(&mut h, Some(&tls), ForwardedMode::Appending);
         let lines: Vec<_> = h.get_all(X_FORWARDED_PROTO).iter().collect();
-        assert_eq!(lines, ["http, wss, https"]);
+        // Only the client's `http`/`https` items are kept, in any case and as sent.
+        assert_eq!(lines, ["http, https"]);
+        h.append(X_FORWARDED_PROTO, "HTTP".parse().unwrap());
+        apply(&mut h, Some(&plain), ForwardedMode::Appending);
+        let lines: Vec<_> = h.get_all(X_FORWARDED_PROTO).iter().collect();
+        assert_eq!(lines, ["http, https, HTTP, http"]);
         apply(&mut h, Some(&plain), ForwardedMode::Overriding);
         assert_eq!(
             h.get_all(X_FORWARDED_PROTO).iter().collect::<Vec<_>>(),

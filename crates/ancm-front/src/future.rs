@@ -35,8 +35,8 @@ pin_project_lite::pin_project! {
     /// The inner service's future, a response the layer made itself (an error page, a
     /// `404`), or the future of the service that answers requests outside the application
     /// path (`U`). For [`RemoveHopByHop`](crate::hop_by_hop::RemoveHopByHop) and
-    /// [`Ancm`](crate::bundle::Ancm) it also removes the hop-by-hop headers of the response
-    /// the inner or unmatched service gave.
+    /// [`Ancm`](crate::bundle::Ancm) it also removes the hop-by-hop and `MS-ASPNETCORE*`
+    /// headers of the response the inner or unmatched service gave.
     ///
     /// # Panics
     ///

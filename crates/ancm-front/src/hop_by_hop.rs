@@ -29,6 +29,12 @@
 //! `Proxy-Connection`, `TE` (a request's `TE` is reduced to `trailers` when it lists it),
 //! `Trailer`, `Transfer-Encoding` and `Upgrade` — the list of protocol §8.2.
 //!
+//! Responses also lose every header named `MS-ASPNETCORE*` (any case): those belong to the
+//! front–backend hop as much as the others, and a backend that sends one (an echo of the
+//! pairing token, say) must not hand it to the client (protocol §8.26; ANCM passes them).
+//! Requests lose them in [`module_headers`]. The same one pass over the names finds both
+//! kinds.
+//!
 //! A request is a WebSocket upgrade when WebSockets are supported (the default; see
 //! [`RemoveHopByHopLayer::without_websockets`]), its only `Upgrade` line is exactly
 //! `websocket` (any case; `websocket, foo` is not) and `Connection` lists `upgrade`. Such a
@@ -62,6 +68,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
+use crate::module_headers;
 use crate::step::inner_service_accessors;
 
 const UPGRADE_TOKEN: &str = "upgrade";
@@ -145,9 +152,13 @@ pub(crate) fn strip_request_found(headers: &mut HeaderMap, websockets: bool, fou
     is_upgrade
 }
 
-/// Clean a response's headers; a `101` keeps its upgrade.
+/// Clean a response's headers (hop-by-hop and `MS-ASPNETCORE*` ones); a `101` keeps its
+/// upgrade.
 pub(crate) fn strip_response(status: StatusCode, headers: &mut HeaderMap) {
     let found = Found::scan(headers);
+    if found.module_headers() {
+        module_headers::strip_present_in_response(headers);
+    }
     if found.has(Found::CONNECTION) {
         strip_connection(headers);
     }
@@ -231,7 +242,8 @@ fn list_contains(value: &HeaderValue, token: &str) -> bool {
     })
 }
 
-/// Layer that removes hop-by-hop headers from requests and responses.
+/// Layer that removes hop-by-hop headers from requests and responses, and `MS-ASPNETCORE*`
+/// headers from responses.
 #[derive(Clone, Copy, Debug)]
 pub struct RemoveHopByHopLayer {
     websockets: bool,
@@ -413,6 +425,17 @@ mod tests {
         strip_response(StatusCode::OK, &mut h);
         assert_eq!(names(&h), ["set-cookie"]);
         assert_eq!(h.get_all("set-cookie").iter().count(), 2);
+
+        let mut h = map(&[
+            ("MS-ASPNETCORE-TOKEN", "leaked"),
+            ("ms-aspnetcore-event", "shutdown"),
+            ("ms-aspnetcore-event", "again"),
+            ("Ms-AspNetCoreFoo", "x"),
+            ("x-ms-aspnetcore-kept", "1"),
+            ("content-type", "text/plain"),
+        ]);
+        strip_response(StatusCode::OK, &mut h);
+        assert_eq!(names(&h), ["content-type", "x-ms-aspnetcore-kept"]);
 
         let mut h = map(&[
             ("connection", "Upgrade"),

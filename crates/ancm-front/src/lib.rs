@@ -31,6 +31,7 @@
 //!
 //! | module | layer | service |
 //! | --- | --- | --- |
+//! | [`host`] | [`ValidateHostLayer`] | [`ValidateHost`] |
 //! | [`hop_by_hop`] | [`RemoveHopByHopLayer`] | [`RemoveHopByHop`] |
 //! | [`module_headers`] | [`StripModuleHeadersLayer`] | [`StripModuleHeaders`] |
 //! | [`app_path`] | [`RequireAppPathLayer`] | [`RequireAppPath`] |
@@ -42,6 +43,8 @@
 //! | [`limits`] | [`LimitsLayer`] | [`Limits`] |
 //! | [`bundle`] | [`AncmLayer`] | [`Ancm`] |
 //!
+//! [`ValidateHostLayer`]: host::ValidateHostLayer
+//! [`ValidateHost`]: host::ValidateHost
 //! [`RemoveHopByHopLayer`]: hop_by_hop::RemoveHopByHopLayer
 //! [`RemoveHopByHop`]: hop_by_hop::RemoveHopByHop
 //! [`StripModuleHeadersLayer`]: module_headers::StripModuleHeadersLayer
@@ -82,6 +85,16 @@
 //! * `requestTimeout` is a per-phase timeout like WinHTTP's ([`RequestTimeout`]); a backend
 //!   that dies mid-body makes the client connection abort (never a silently truncated
 //!   response).
+//! * Client-sent `X-Forwarded-For` / `-Proto` items that are not valid tokens (an address or
+//!   `unknown`; `http` or `https`) are dropped before the front appends its own, so no quote
+//!   or stray byte can hide the appended item from the backend (protocol §8.24); ANCM
+//!   appends to whatever the client sent.
+//! * Requests without a usable `Host` (HTTP/1.1 without one, several, an invalid one, an
+//!   HTTP/2 `Host` that differs from `:authority`) get `400` and `CONNECT` gets `405`
+//!   ([`host`], protocol §8.25); the backend's address is never sent as `Host`. In IIS,
+//!   http.sys refuses most of these before ANCM sees them.
+//! * `MS-ASPNETCORE*` response headers are removed before the client sees them (protocol
+//!   §8.26); ANCM passes them on.
 #![deny(unsafe_code)]
 
 pub mod app_path;
@@ -96,6 +109,7 @@ pub mod forwarded_for;
 pub mod forwarded_proto;
 pub mod future;
 pub mod hop_by_hop;
+pub mod host;
 pub mod limits;
 pub mod module_headers;
 pub mod pairing_token;

@@ -24,6 +24,10 @@
 //! This removes a forged `MS-ASPNETCORE-TOKEN`, `-EVENT`, `-WINAUTHTOKEN` or `-CLIENTCERT`
 //! before the front adds its own; it must run before those layers, which
 //! [`AncmLayer`](crate::AncmLayer) guarantees.
+//!
+//! These headers belong to the front–backend hop, so the response cleaning of
+//! [`RemoveHopByHop`](crate::hop_by_hop::RemoveHopByHop) and [`AncmLayer`](crate::AncmLayer)
+//! also removes any a backend sends back, before the client sees them (protocol §8.26).
 use std::convert::Infallible;
 use std::ops::ControlFlow;
 
@@ -40,15 +44,30 @@ pub(crate) fn strip(headers: &mut HeaderMap) {
     }
 }
 
-/// [`strip`] once a scan found at least one.
+/// [`strip`] once a scan found at least one in a request.
 pub(crate) fn strip_present(headers: &mut HeaderMap) {
+    let removed = remove_all(headers);
+    tracing::debug!(removed, "removed client-sent MS-ASPNETCORE-* headers");
+}
+
+/// Remove every `MS-ASPNETCORE*` header of a response, once a scan found at least one.
+pub(crate) fn strip_present_in_response(headers: &mut HeaderMap) {
+    let removed = remove_all(headers);
+    tracing::debug!(
+        removed,
+        "removed MS-ASPNETCORE-* headers from the backend's response"
+    );
+}
+
+/// Remove every `MS-ASPNETCORE*` header; returns how many names were removed.
+fn remove_all(headers: &mut HeaderMap) -> usize {
     // Usually one: find, remove, look again; no list to allocate.
     let mut removed = 0_usize;
     while let Some(name) = headers.keys().find(|n| is_module_header(n)).cloned() {
         headers.remove(&name);
         removed += 1;
     }
-    tracing::debug!(removed, "removed client-sent MS-ASPNETCORE-* headers");
+    removed
 }
 
 /// Layer that removes client-sent `MS-ASPNETCORE*` request headers.

@@ -5,16 +5,35 @@
 //! `http`/`https`); the backend reads lists from the right, last hop first.
 //!
 //! ```
-//! use ancm_protocol::forwarded::{append_for, append_proto, list_items, parse_for};
+//! use ancm_protocol::forwarded::{append_for, append_proto, list_items, parse_for, split_last_entry};
 //! use http::HeaderValue;
-//! let client_sent = HeaderValue::from_static("198.51.100.1");
+//! let client_sent = HeaderValue::from_static("198.51.100.1, \"6.6.6.6");
 //! let v = append_for([&client_sent], "203.0.113.7:51000".parse().unwrap(), true);
+//! // The client's item that is not an address is dropped; the valid one is kept.
 //! assert_eq!(v, "198.51.100.1, 203.0.113.7:51000");
 //! let items: Vec<_> = list_items(v.to_str().unwrap()).rev().collect();
 //! assert_eq!(items, ["203.0.113.7:51000", "198.51.100.1"]);
+//! // The entry the nearest proxy appended: the text after the last comma.
+//! assert_eq!(split_last_entry("\", 203.0.113.7:51000"), ("\"", "203.0.113.7:51000"));
 //! assert_eq!(parse_for("198.51.100.1"), Some(("198.51.100.1".parse().unwrap(), 0)));
 //! assert_eq!(append_proto(None, true), "https");
 //! ```
+//!
+//! # Quotes cannot hide the appended entry
+//!
+//! ASP.NET Core reads these lists honouring double quotes ([`list_items`]). A proxy that
+//! appends `, item` to whatever the client sent therefore lets one client-sent `"` swallow the
+//! item it appended: `"` becomes `", 203.0.113.7:51000`, a single unparsable item. Two rules
+//! close that (protocol §8.24):
+//!
+//! * the front keeps only client items that are valid tokens ([`is_for_token`],
+//!   [`is_proto_token`]) before appending its own, so what it sends never holds a quote, a
+//!   stray byte or anything else a reader could misread, and an unmodified ASP.NET Core
+//!   backend reads the front's item as the last one;
+//! * the backend takes the entry its trusted peer appended as the text after the last comma
+//!   ([`split_last_entry`]), and the entries before it as the texts between commas
+//!   ([`comma_items`]), with no quote handling: each proxy appends `, item`, so a quote
+//!   anyone put earlier cannot swallow a proxy's entry.
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use http::HeaderValue;
@@ -43,13 +62,26 @@ pub fn list_items(value: &str) -> ListItems<'_> {
     }
 }
 
-/// Iterator returned by [`list_items`].
+/// The items of a list whose items never contain a comma (`X-Forwarded-For`, `-Proto`):
+/// split at **every** comma, trimmed, empty items dropped. A double quote is an ordinary
+/// character here, so it cannot group the items after it into one, as it does in
+/// [`list_items`]. Double-ended, like [`list_items`].
+pub fn comma_items(value: &str) -> ListItems<'_> {
+    if value.bytes().any(|b| b == b',') {
+        ListItems::Plain(Some(value))
+    } else {
+        ListItems::Single(Some(trim(value)).filter(|item| !item.is_empty()))
+    }
+}
+
+/// Iterator returned by [`list_items`] and [`comma_items`].
 #[derive(Debug, Clone)]
 pub enum ListItems<'a> {
     /// No comma and no quote: the one item, until taken.
     #[doc(hidden)]
     Single(Option<&'a str>),
-    /// No quote: the text between the items already taken from either end.
+    /// No quote (or quotes not special): the text between the items already taken from
+    /// either end.
     #[doc(hidden)]
     Plain(Option<&'a str>),
     /// Quotes present: split once up front (rare).
@@ -250,40 +282,87 @@ pub fn is_valid_host(item: &str) -> bool {
     }
 }
 
-/// Append `item` to a list header whose incoming lines are `existing`: the non-empty lines
-/// joined with `", "`, then `", "` and the item. Several incoming lines become one value.
+/// The `unknown` identifier of RFC 7239 §6, which a proxy may write for a client it cannot
+/// name.
+const UNKNOWN: &[u8] = b"unknown";
+
+/// Whether a client-sent `X-Forwarded-For` item is one the front passes on: an address
+/// [`parse_for`] reads (`1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]`, `[::1]:80`) or `unknown`
+/// (any case). Anything else (quotes, obfuscated identifiers, bytes that are not UTF-8) is
+/// not.
+pub fn is_for_token(item: &[u8]) -> bool {
+    item.eq_ignore_ascii_case(UNKNOWN)
+        || std::str::from_utf8(item).is_ok_and(|item| parse_for(item).is_some())
+}
+
+/// Whether a client-sent `X-Forwarded-Proto` item is one the front passes on: `http` or
+/// `https`, in any case (URI schemes are case-insensitive, RFC 3986 §3.1), kept as sent.
+pub fn is_proto_token(item: &[u8]) -> bool {
+    item.eq_ignore_ascii_case(HTTP.as_bytes()) || item.eq_ignore_ascii_case(HTTPS.as_bytes())
+}
+
+/// Append `item` to a list header whose incoming lines are `existing`: the items of those
+/// lines (split at every comma, trimmed) that `keep` accepts, in order, joined with `", "`,
+/// then `", "` and the item. Several incoming lines become one value; empty and rejected
+/// items are dropped, so with [`is_for_token`] or [`is_proto_token`] the value holds no
+/// quote, no byte outside visible ASCII and nothing else a list reader could misread.
 pub fn append_item<'a>(
     existing: impl IntoIterator<Item = &'a HeaderValue>,
+    keep: fn(&[u8]) -> bool,
     item: &[u8],
 ) -> HeaderValue {
     let mut out = Vec::with_capacity(item.len() + 32);
     for line in existing {
-        let line = line.as_bytes().trim_ascii();
-        if !line.is_empty() {
-            out.extend_from_slice(line);
-            out.extend_from_slice(b", ");
+        for client_item in line.as_bytes().split(|b| *b == b',') {
+            let client_item = client_item.trim_ascii();
+            if !client_item.is_empty() && keep(client_item) {
+                out.extend_from_slice(client_item);
+                out.extend_from_slice(b", ");
+            }
         }
     }
     out.extend_from_slice(item);
     HeaderValue::from_bytes(&out)
-        .unwrap_or_else(|_| unreachable!("joined header values and a token are a valid value"))
+        .unwrap_or_else(|_| unreachable!("kept header value items and a token are a valid value"))
 }
 
-/// [`append_item`] with the client endpoint ([`format_for`]).
+/// [`append_item`] with the client endpoint ([`format_for`]), keeping the client's items
+/// that are [`is_for_token`].
 pub fn append_for<'a>(
     existing: impl IntoIterator<Item = &'a HeaderValue>,
     client: SocketAddr,
     include_port: bool,
 ) -> HeaderValue {
-    append_item(existing, format_for(client, include_port).as_bytes())
+    append_item(
+        existing,
+        is_for_token,
+        format_for(client, include_port).as_bytes(),
+    )
 }
 
-/// [`append_item`] with `https` for TLS connections, else `http`.
+/// [`append_item`] with `https` for TLS connections, else `http`, keeping the client's items
+/// that are [`is_proto_token`].
 pub fn append_proto<'a>(
     existing: impl IntoIterator<Item = &'a HeaderValue>,
     tls: bool,
 ) -> HeaderValue {
-    append_item(existing, if tls { HTTPS } else { HTTP }.as_bytes())
+    append_item(
+        existing,
+        is_proto_token,
+        if tls { HTTPS } else { HTTP }.as_bytes(),
+    )
+}
+
+/// Split a list header's value into what came before the entry the nearest proxy appended,
+/// and that entry: the text after the last comma (the whole value when there is none),
+/// trimmed, with **no quote handling**. A proxy appends `, item` to whatever it received, so
+/// this is its item whatever the client or earlier proxies sent; [`comma_items`] reads the
+/// part before it. The entry is empty when the value ends with a comma (or is empty).
+pub fn split_last_entry(value: &str) -> (&str, &str) {
+    match value.bytes().rposition(|b| b == b',') {
+        Some(comma) => (&value[..comma], trim(&value[comma + 1..])),
+        None => ("", trim(value)),
+    }
 }
 
 #[cfg(test)]
@@ -322,14 +401,128 @@ mod tests {
         }
 
         #[test]
-        fn proto_round_trips(prior in proptest::collection::vec("[a-z][a-z0-9+.-]{0,8}", 0..4), tls in any::<bool>()) {
+        fn proto_round_trips(prior in proptest::collection::vec("[a-zA-Z][a-z0-9+.-]{0,8}", 0..4), tls in any::<bool>()) {
             let prior: Vec<HeaderValue> = prior.iter().map(|p| HeaderValue::from_str(p).unwrap()).collect();
             let v = append_proto(&prior, tls);
             let items: Vec<&str> = list_items(v.to_str().unwrap()).collect();
-            prop_assert_eq!(items.len(), prior.len() + 1);
+            // The client's `http`/`https` items (any case) are kept in order, the rest dropped.
+            let kept: Vec<&str> = prior
+                .iter()
+                .map(|p| p.to_str().unwrap())
+                .filter(|p| p.eq_ignore_ascii_case("http") || p.eq_ignore_ascii_case("https"))
+                .collect();
+            prop_assert_eq!(&items[..items.len() - 1], &kept[..]);
             prop_assert_eq!(*items.last().unwrap(), if tls { "https" } else { "http" });
             prop_assert!(items.iter().all(|i| is_valid_proto(i)));
         }
+    }
+
+    /// Any header value a client can send: visible ASCII, space, tab and obs-text bytes,
+    /// weighted towards the characters list readers treat specially.
+    fn client_line() -> impl Strategy<Value = HeaderValue> {
+        let byte = prop_oneof![
+            4 => proptest::sample::select(b"\",, \t[]:.0123456789abcdef%unknownhttps".to_vec()),
+            1 => 0x20u8..0x7f,
+            1 => 0x80u8..=0xff,
+            1 => Just(b'\t'),
+        ];
+        proptest::collection::vec(byte, 0..24)
+            .prop_map(|bytes| HeaderValue::from_bytes(&bytes).expect("a valid header value"))
+    }
+
+    proptest! {
+        /// Whatever the client sent, the value the front sends holds only valid tokens, and
+        /// every reader, the quote-honouring list reader of ASP.NET Core included, finds the
+        /// front's item last.
+        #[test]
+        fn for_the_client_cannot_hide_the_appended_endpoint(
+            lines in proptest::collection::vec(client_line(), 0..3),
+            peer in any::<SocketAddr>(),
+        ) {
+            let v = append_for(&lines, peer, true);
+            let text = v.to_str().expect("only visible ASCII is sent");
+            prop_assert!(!text.contains('"'));
+            let expected = (peer.ip().to_canonical(), peer.port());
+            let (_, last) = split_last_entry(text);
+            prop_assert_eq!(parse_for(last), Some(expected));
+            prop_assert_eq!(list_items(text).next_back().and_then(parse_for), Some(expected));
+            prop_assert!(list_items(text).all(|item| is_for_token(item.as_bytes())));
+        }
+
+        #[test]
+        fn proto_the_client_cannot_hide_the_appended_scheme(
+            lines in proptest::collection::vec(client_line(), 0..3),
+            tls in any::<bool>(),
+        ) {
+            let v = append_proto(&lines, tls);
+            let text = v.to_str().expect("only visible ASCII is sent");
+            let scheme = if tls { "https" } else { "http" };
+            prop_assert!(!text.contains('"'));
+            prop_assert_eq!(split_last_entry(text).1, scheme);
+            prop_assert_eq!(list_items(text).next_back(), Some(scheme));
+            prop_assert!(list_items(text).all(|item| is_proto_token(item.as_bytes())));
+        }
+
+        /// The text after the last comma is the appended entry, whatever came before it.
+        #[test]
+        fn split_last_entry_finds_what_was_appended(
+            before in client_line(),
+            item in "[0-9a-z.:\\[\\]]{1,12}",
+        ) {
+            let before = String::from_utf8_lossy(before.as_bytes()).into_owned();
+            let value = format!("{before}, {item}");
+            prop_assert_eq!(split_last_entry(&value), (before.as_str(), item.as_str()));
+        }
+    }
+
+    #[test]
+    fn client_items_that_are_not_tokens_are_dropped() {
+        let lines = [
+            HeaderValue::from_static("\""),
+            HeaderValue::from_static("6.6.6.6\", UNKNOWN , [::1]:80,_hidden"),
+            HeaderValue::from_bytes(b"\xff\", 1.2.3.4:5").unwrap(),
+            HeaderValue::from_static("\"6.6.6.6\", \""),
+        ];
+        let v = append_for(&lines, "203.0.113.7:51000".parse().unwrap(), true);
+        assert_eq!(v, "UNKNOWN, [::1]:80, 1.2.3.4:5, 203.0.113.7:51000");
+        let lines = [HeaderValue::from_static("HTTPS, \"http, wss, http\"")];
+        assert_eq!(append_proto(&lines, false), "HTTPS, http");
+        for bad in [
+            &b"unknown1"[..],
+            b"http",
+            b"\"1.2.3.4\"",
+            b"1.2.3.4 5",
+            b"\xff",
+        ] {
+            assert!(!is_for_token(bad), "{bad:?}");
+        }
+        for bad in [&b"wss"[..], b"ftp", b"\"https\"", b"http s", b""] {
+            assert!(!is_proto_token(bad), "{bad:?}");
+        }
+        assert!(is_proto_token(b"Https") && is_for_token(b"Unknown") && is_for_token(b"::1"));
+    }
+
+    #[test]
+    fn comma_items_ignore_quotes() {
+        assert_eq!(
+            comma_items("\"a, b\", c").collect::<Vec<_>>(),
+            ["\"a", "b\"", "c"]
+        );
+        assert_eq!(
+            comma_items(" a , ,b,").rev().collect::<Vec<_>>(),
+            ["b", "a"]
+        );
+        assert_eq!(comma_items(" \" ").collect::<Vec<_>>(), ["\""]);
+        assert_eq!(comma_items(" ").count(), 0);
+    }
+
+    #[test]
+    fn split_last_entry_forms() {
+        assert_eq!(split_last_entry("1.2.3.4"), ("", "1.2.3.4"));
+        assert_eq!(split_last_entry(" a , b "), (" a ", "b"));
+        assert_eq!(split_last_entry("\"a, b\""), ("\"a", "b\""));
+        assert_eq!(split_last_entry("1.2.3.4,"), ("1.2.3.4", ""));
+        assert_eq!(split_last_entry(""), ("", ""));
     }
 
     /// The straightforward implementations the optimised ones must agree with.

@@ -53,6 +53,11 @@
 //!   accepted token header is also removed from the request, so the app cannot echo it.
 //! * The forwarded-headers step fails closed when the socket peer is unknown (no
 //!   [`PeerAddr`] / `ConnectInfo`), as the 2026 ASP.NET Core change recommends.
+//! * `X-Forwarded-For` and `-Proto` are split at every comma, quotes being ordinary
+//!   characters, so a client's `"` cannot swallow the entry the front appended; when that
+//!   entry, the one the trusted socket peer appended, is no IP endpoint, the request gets
+//!   `400` instead of the app seeing the proxy (often loopback) as the client (protocol
+//!   §8.24). ASP.NET Core honours quotes and falls back to the proxy's address.
 //! * A request whose path equals the path base reaches the app with path `/` (ASP.NET Core:
 //!   an empty path), since a URI path cannot be empty.
 //! * Off Windows, the forwarded Windows token is exposed as its raw handle value only.

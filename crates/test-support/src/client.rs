@@ -109,20 +109,30 @@ pub async fn send(
 ///
 /// If the server cannot be reached or does not answer within [`LIMIT`].
 pub async fn send_raw(addr: SocketAddr, raw: &[u8]) -> RawResponse {
+    send_raw_from(addr, raw).await.1
+}
+
+/// [`send_raw`], also giving the connection's local address: the peer the server saw.
+///
+/// # Panics
+///
+/// If the server cannot be reached or does not answer within [`LIMIT`].
+pub async fn send_raw_from(addr: SocketAddr, raw: &[u8]) -> (SocketAddr, RawResponse) {
     let exchange = async {
         let mut stream = TcpStream::connect(addr)
             .await
             .expect("connect to the server");
+        let local = stream.local_addr().expect("the connection's local address");
         stream.write_all(raw).await.expect("write the request");
         let mut bytes = Vec::new();
         stream
             .read_to_end(&mut bytes)
             .await
             .expect("read the response");
-        bytes
+        (local, bytes)
     };
-    let bytes = tokio::time::timeout(LIMIT, exchange)
+    let (local, bytes) = tokio::time::timeout(LIMIT, exchange)
         .await
         .expect("the server answers in time");
-    RawResponse::parse(&bytes)
+    (local, RawResponse::parse(&bytes))
 }

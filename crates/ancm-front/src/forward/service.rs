@@ -125,13 +125,14 @@ where
     let host = match parts.headers.get(header::HOST) {
         Some(host) => Some(host.clone()),
         // HTTP/2 clients send :authority instead of Host (protocol §1.3 step 1: the backend sees
-        // the client's host, never the backend's address).
+        // the client's host, never the backend's address; without one it gets none, and
+        // `host::ValidateHostLayer` refuses such requests before they get here).
         None => parts
             .uri
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
     };
-    parts.uri = match target_uri(&method, &parts.uri, use_h2, host.as_ref(), addr) {
+    parts.uri = match target_uri(&method, &parts.uri, use_h2, host.as_ref()) {
         Some(uri) => uri,
         None => std::mem::take(&mut parts.uri),
     };
@@ -140,12 +141,10 @@ where
         parts.headers.remove(header::HOST);
         parts.version = Version::HTTP_2;
     } else {
-        if let Some(host) = host {
-            if !parts.headers.contains_key(header::HOST) {
-                parts.headers.insert(header::HOST, host);
-            }
-        } else if let Ok(value) = HeaderValue::from_str(&addr.to_string()) {
-            parts.headers.insert(header::HOST, value);
+        if let Some(host) = host
+            && !parts.headers.contains_key(header::HOST)
+        {
+            parts.headers.insert(header::HOST, host);
         }
         parts.version = Version::HTTP_11;
     }
@@ -186,13 +185,7 @@ where
 /// The request-target for the backend: origin-form (`/path?query`) on HTTP/1.1, absolute
 /// `http://HOST/path?query` on h2c (which carries scheme and authority as pseudo-headers).
 /// `None` keeps the URI as it is (already origin-form, or a CONNECT authority).
-fn target_uri(
-    method: &Method,
-    uri: &Uri,
-    h2: bool,
-    host: Option<&HeaderValue>,
-    addr: SocketAddr,
-) -> Option<Uri> {
+fn target_uri(method: &Method, uri: &Uri, h2: bool, host: Option<&HeaderValue>) -> Option<Uri> {
     if method == Method::CONNECT {
         return None;
     }
@@ -206,9 +199,7 @@ fn target_uri(
         }
         return Some(Uri::from(pq));
     }
-    let authority = host
-        .and_then(|h| Authority::try_from(h.as_bytes()).ok())
-        .or_else(|| Authority::try_from(addr.to_string()).ok())?;
+    let authority = host.and_then(|h| Authority::try_from(h.as_bytes()).ok())?;
     let mut out = http::uri::Parts::default();
     out.scheme = Some(Scheme::HTTP);
     out.authority = Some(authority);

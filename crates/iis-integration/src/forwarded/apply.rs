@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 
-use ancm_protocol::forwarded::{ListItems, is_valid_host, parse_for};
+use ancm_protocol::forwarded::{is_valid_host, parse_for};
 use ancm_protocol::headers::{
     X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PREFIX, X_FORWARDED_PROTO, X_ORIGINAL_FOR,
     X_ORIGINAL_HOST, X_ORIGINAL_PREFIX, X_ORIGINAL_PROTO,
@@ -15,7 +15,7 @@ use http::header::HOST;
 use http::uri::Authority;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
 
-use super::list;
+use super::list::{self, Entries};
 use super::options::{ForwardedHeadersOptions, XForwarded};
 use crate::extensions::{ClientAddr, PathBase, Scheme, peer_addr};
 use crate::step::Step;
@@ -58,6 +58,12 @@ impl Kind {
         &NAMES[self as usize]
     }
 
+    /// Whether the nearest proxy appends to this header (ANCM does to For and Proto), so
+    /// that its entry is the text after the last comma (protocol §8.24).
+    fn is_appended(self) -> bool {
+        matches!(self, Kind::For | Kind::Proto)
+    }
+
     /// What this header's entry of one step (`None`: it has no more) comes to.
     fn read(self, item: Option<&str>, options: &ForwardedHeadersOptions) -> Entry {
         let value = match self {
@@ -65,10 +71,8 @@ impl Kind {
                 None => None,
                 Some(item) => match parse_for(item) {
                     Some((ip, port)) => Some(Value::For(SocketAddr::new(ip, port))),
-                    None => {
-                        tracing::debug!(entry = item, "unparsable X-Forwarded-For entry");
-                        return Entry::Stop;
-                    }
+                    // Not logged: the value is the client's, or a proxy's gone wrong.
+                    None => return Entry::Stop,
                 },
             },
             Kind::Proto => item.and_then(Scheme::parse).map(Value::Proto),
@@ -89,7 +93,8 @@ enum Entry {
     Accepted(Value),
     /// Missing or invalid: ignored, unless symmetry is required (then nothing is applied).
     Rejected,
-    /// An `X-Forwarded-For` entry that does not parse: the walk ends before it.
+    /// An `X-Forwarded-For` entry that does not parse: the walk ends before it, or, for the
+    /// entry the socket peer appended, the request is refused.
     Stop,
 }
 
@@ -105,7 +110,7 @@ enum Value {
 struct Walk<'a> {
     kind: Kind,
     /// The entries not taken yet; the walk takes them from the right.
-    items: ListItems<'a>,
+    items: Entries<'a>,
     /// The entry the current step took. A step that stops the walk leaves its entries in the
     /// header; one that completes consumes them.
     taken: Option<&'a str>,
@@ -133,6 +138,11 @@ impl Walk<'_> {
     }
 }
 
+/// The request is refused: the `X-Forwarded-For` entry the trusted socket peer appended is
+/// not an IP endpoint (protocol §8.24).
+#[derive(Debug, PartialEq, Eq)]
+struct UnparsableAppendedFor;
+
 /// A header to rewrite, owned, so the request can change once the walk is over.
 struct Rewrite {
     value: Value,
@@ -146,8 +156,13 @@ impl ForwardedStep {
     }
 
     /// Walk the entries from the right (protocol §4.5 steps 1–3): the headers to rewrite, by
-    /// [`Kind`]; none when nothing is to be applied.
-    fn accept(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> [Option<Rewrite>; 4] {
+    /// [`Kind`]; none when nothing is to be applied. Refused when the first step's
+    /// `X-Forwarded-For` entry, the one the trusted socket peer appended, does not parse.
+    fn accept(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Result<[Option<Rewrite>; 4], UnparsableAppendedFor> {
         let o = &self.options;
         let found = crate::headers::find(headers, NAMES.each_ref());
         // The text of a header whose lines must be joined into one list (rare).
@@ -157,7 +172,7 @@ impl ForwardedStep {
             if o.headers.contains(kind.flag()) {
                 walks[kind as usize] = Some(Walk {
                     kind,
-                    items: list::read(headers, kind.name(), lines, joined),
+                    items: list::read(headers, kind.name(), lines, joined, kind.is_appended()),
                     taken: None,
                     accepted: None,
                 });
@@ -176,13 +191,13 @@ impl ForwardedStep {
                     ?lens,
                     "forwarded headers have different entry counts; none applied"
                 );
-                return Default::default();
+                return Ok(Default::default());
             }
         }
         let check_known = o.checks_known_peers();
         let mut current_ip = peer.map(|p| p.ip());
         let mut applied = false;
-        'walk: for _ in 0..o.forward_limit.unwrap_or(usize::MAX) {
+        'walk: for step in 0..o.forward_limit.unwrap_or(usize::MAX) {
             // Each step takes the next entry from the right of every enabled header first:
             // when all are used up the walk is over (so nothing has to count the entries
             // beforehand), and when it stops early the step's entries are left in place.
@@ -208,13 +223,21 @@ impl ForwardedStep {
                         walk.accepted = Some(value);
                         applied = true;
                     }
-                    Entry::Stop => break 'walk,
+                    // The socket peer is trusted and For is enabled: what it appended must be
+                    // an endpoint, or the app would see the peer (loopback) as the client.
+                    Entry::Stop if step == 0 => return Err(UnparsableAppendedFor),
+                    // Further left are claims the trusted peer passed on: stop before them,
+                    // as ASP.NET Core does.
+                    Entry::Stop => {
+                        tracing::debug!(step, "unparsable X-Forwarded-For entry; walk stopped");
+                        break 'walk;
+                    }
                     Entry::Rejected if symmetry => {
                         tracing::warn!(
                             header = %walk.kind.name(),
                             "missing or invalid forwarded entry; none applied"
                         );
-                        return Default::default();
+                        return Ok(Default::default());
                     }
                     Entry::Rejected => {}
                 }
@@ -229,7 +252,7 @@ impl ForwardedStep {
                 *rewrite = walk.and_then(|walk| walk.finish(peer));
             }
         }
-        rewrites
+        Ok(rewrites)
     }
 }
 
@@ -244,8 +267,20 @@ impl Step for ForwardedStep {
                 .and_then(Scheme::parse)
                 .unwrap_or(Scheme::HTTP),
         };
+        let rewrites = match self.accept(req.headers(), peer) {
+            Ok(rewrites) => rewrites,
+            Err(UnparsableAppendedFor) => {
+                // Never the value: it may be anything a client managed to put there.
+                tracing::warn!(
+                    peer = ?peer,
+                    "the X-Forwarded-For entry the trusted proxy appended is not an IP \
+                     endpoint; answering 400"
+                );
+                return ControlFlow::Break(StatusCode::BAD_REQUEST);
+            }
+        };
         let mut client = peer;
-        for Rewrite { value, kept } in self.accept(req.headers(), peer).into_iter().flatten() {
+        for Rewrite { value, kept } in rewrites.into_iter().flatten() {
             // Each removes the forwarded header before inserting, so the map rarely grows.
             match value {
                 Value::For(endpoint) => {
@@ -661,6 +696,181 @@ mod tests {
             values(&s.headers, "x-original-for"),
             ["[::ffff:127.0.0.1]:6000"]
         );
+    }
+
+    /// What the step answers for a request it refuses (the app is not called).
+    fn refused(
+        options: ForwardedHeadersOptions,
+        peer: &str,
+        headers: &[(&str, &[u8])],
+    ) -> ControlFlow<StatusCode> {
+        let step = ForwardedStep::new(options);
+        let mut req = Request::get("/").body(()).unwrap();
+        for (name, value) in headers {
+            req.headers_mut().append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+        step.apply(&mut req)
+    }
+
+    #[test]
+    fn a_client_quote_cannot_hide_the_appended_entry() {
+        // What a front that appends without looking (IIS's ANCM) sends for each client value.
+        for client_sent in ["\"", "6.6.6.6\"", "\"6.6.6.6\", \"", "\"127.0.0.1\" , \"x"] {
+            let xff = format!("{client_sent}, 203.0.113.7:51000");
+            let xfp = format!("{client_sent}, https");
+            let s = run(
+                ForwardedHeadersOptions::iis(),
+                PEER,
+                &[("x-forwarded-for", &xff), ("x-forwarded-proto", &xfp)],
+            );
+            assert_eq!(
+                s.client,
+                Some("203.0.113.7:51000".parse().unwrap()),
+                "{xff}"
+            );
+            assert_eq!(s.scheme, "https", "{xfp}");
+            assert_eq!(values(&s.headers, "x-original-for"), ["127.0.0.1:60000"]);
+        }
+        let s = run(
+            ForwardedHeadersOptions::iis(),
+            PEER,
+            &[("x-forwarded-proto", "https\", http")],
+        );
+        assert_eq!(s.scheme, "http");
+    }
+
+    #[test]
+    fn non_utf8_before_the_appended_entry_does_not_hide_it() {
+        let step = ForwardedStep::new(ForwardedHeadersOptions::iis());
+        let mut req = Request::get("/").body(()).unwrap();
+        req.headers_mut().insert(
+            X_FORWARDED_FOR,
+            HeaderValue::from_bytes(b"\xff\", 203.0.113.7:51000").unwrap(),
+        );
+        req.extensions_mut()
+            .insert(PeerAddr("127.0.0.1:60000".parse().unwrap()));
+        assert_eq!(step.apply(&mut req), ControlFlow::Continue(()));
+        assert_eq!(
+            req.extensions().get::<ClientAddr>().map(|c| c.0),
+            Some("203.0.113.7:51000".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn an_unparsable_entry_from_the_trusted_peer_is_400() {
+        for xff in [
+            &b"1.2.3.4, garbage"[..],
+            b"\"",
+            b"1.2.3.4,",
+            b"unknown",
+            b"1.2.3.4, \xff",
+            b"203.0.113.7:51000\"",
+        ] {
+            for options in [
+                ForwardedHeadersOptions::iis(),
+                ForwardedHeadersOptions::iis().forward_limit(Some(3)),
+                ForwardedHeadersOptions::iis().trust_all_peers(),
+            ] {
+                assert_eq!(
+                    refused(options, "127.0.0.1:60000", &[("x-forwarded-for", xff)]),
+                    ControlFlow::Break(StatusCode::BAD_REQUEST),
+                    "{xff:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_400_needs_a_trusted_peer_and_for_enabled_and_present() {
+        let garbage: &[(&str, &[u8])] = &[("x-forwarded-for", b"garbage")];
+        // An untrusted peer's headers are not read at all.
+        assert_eq!(
+            refused(ForwardedHeadersOptions::iis(), "192.0.2.1:5", garbage),
+            ControlFlow::Continue(())
+        );
+        // For not enabled.
+        assert_eq!(
+            refused(
+                ForwardedHeadersOptions::new(XForwarded::PROTO),
+                "127.0.0.1:1",
+                garbage
+            ),
+            ControlFlow::Continue(())
+        );
+        // Absent, empty, or only empty entries: nothing appended, nothing to refuse.
+        for xff in [&b""[..], b" ", b", ,"] {
+            assert_eq!(
+                refused(
+                    ForwardedHeadersOptions::iis(),
+                    "127.0.0.1:1",
+                    &[("x-forwarded-for", xff), ("x-forwarded-proto", b"https")]
+                ),
+                ControlFlow::Continue(()),
+                "{xff:?}"
+            );
+        }
+        // A forward limit of zero reads nothing.
+        assert_eq!(
+            refused(
+                ForwardedHeadersOptions::iis().forward_limit(Some(0)),
+                "127.0.0.1:1",
+                garbage
+            ),
+            ControlFlow::Continue(())
+        );
+    }
+
+    #[test]
+    fn further_left_an_unparsable_entry_still_stops_the_walk() {
+        let options = ForwardedHeadersOptions::iis()
+            .forward_limit(Some(3))
+            .trust_all_peers();
+        let s = run(
+            options,
+            PEER,
+            &[("x-forwarded-for", "\"6.6.6.6, 1.1.1.1:1, 2.2.2.2:2")],
+        );
+        // `2.2.2.2:2` is the peer's entry; `1.1.1.1:1` the next; the quoted rest stops it.
+        assert_eq!(s.client, Some("1.1.1.1:1".parse().unwrap()));
+        assert_eq!(values(&s.headers, "x-forwarded-for"), ["\"6.6.6.6"]);
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sent before it, the entry a trusted front appended is what the
+        /// app learns: ASP.NET Core's reading would give the peer for many of these.
+        #[test]
+        fn the_app_learns_the_appended_endpoint_whatever_came_before(
+            client_sent in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => proptest::sample::select(b"\",, \t[]:.0123456789abcdef%".to_vec()),
+                    1 => 0x20u8..0x7f,
+                    1 => 0x80u8..=0xff,
+                ],
+                0..24,
+            ),
+            endpoint in proptest::arbitrary::any::<SocketAddr>(),
+            tls in proptest::arbitrary::any::<bool>(),
+        ) {
+            let endpoint = SocketAddr::new(endpoint.ip().to_canonical(), endpoint.port());
+            let step = ForwardedStep::new(ForwardedHeadersOptions::iis());
+            let mut req = Request::get("/").body(()).unwrap();
+            let appended = ancm_protocol::forwarded::format_for(endpoint, true);
+            let scheme = if tls { "https" } else { "http" };
+            for (name, item) in [(X_FORWARDED_FOR, appended.as_str()), (X_FORWARDED_PROTO, scheme)] {
+                let mut value = client_sent.clone();
+                value.extend_from_slice(b", ");
+                value.extend_from_slice(item.as_bytes());
+                req.headers_mut().insert(name, HeaderValue::from_bytes(&value).unwrap());
+            }
+            req.extensions_mut().insert(PeerAddr("127.0.0.1:60000".parse().unwrap()));
+            proptest::prop_assert_eq!(step.apply(&mut req), ControlFlow::Continue(()));
+            proptest::prop_assert_eq!(req.extensions().get::<ClientAddr>().map(|c| c.0), Some(endpoint));
+            proptest::prop_assert_eq!(req.extensions().get::<Scheme>().map(Scheme::as_str), Some(scheme));
+        }
     }
 
     #[test]
