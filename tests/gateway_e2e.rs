@@ -10,7 +10,9 @@ use http::Request;
 use http_body_util::{BodyExt as _, Full};
 use test_support::backends::header_values;
 use test_support::client::{Response, get};
-use test_support::process::{Gateway, example, free_port, is_running, terminate, wait_listening};
+use test_support::process::{
+    Gateway, example, free_port, is_running, terminate, wait_listening, workspace_binary,
+};
 use test_support::site;
 
 /// The gateway binary under test.
@@ -345,7 +347,8 @@ async fn poll_until(addr: std::net::SocketAddr, done: impl Fn(&Response) -> bool
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundled_example_site_shows_what_the_backend_learned() {
     // examples/site/web.config points at the release build; run the same config against the
-    // debug build of the same binary.
+    // build of the same binary (another package of the workspace) in this test's profile.
+    let demo = workspace_binary("ancm-site-demo", "ancm-site-demo");
     let config = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/site/web.config"
@@ -353,7 +356,7 @@ async fn bundled_example_site_shows_what_the_backend_learned() {
     .unwrap()
     .replace(
         r"..\..\target\release\ancm-site-demo",
-        env!("CARGO_BIN_EXE_ancm-site-demo"),
+        demo.to_str().unwrap(),
     );
     let site = site::with_config(&config);
     let gw = Gateway::start(ANCM, site.path(), &[]);
