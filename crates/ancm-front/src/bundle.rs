@@ -38,6 +38,9 @@
 //! # });
 //! ```
 //!
+//! Over 500 lines with its unit tests, which check the order and each layer's part through
+//! the one service; the code itself is under 300.
+//!
 //! [`AncmLayer`] applies, in this order (protocol §1.3, §8.2):
 //!
 //! 1. [hop-by-hop](crate::hop_by_hop) removal, first, so a client cannot name an added

@@ -1,6 +1,9 @@
 //! The forwarder over real loopback sockets: request line and Host, response headers and
 //! reason phrases, failures before and after the response head, timeouts, pooling, limits,
 //! h2c, WebSocket.
+//!
+//! One file, over 500 lines, for the forwarder's whole exchange: its tests share the gateways
+//! below and the backends of test-support.
 #![allow(missing_docs)]
 
 use std::net::SocketAddr;

@@ -1,4 +1,7 @@
 //! Backend supervision with real child processes (issue 4 §2, §5).
+//!
+//! One file, over 500 lines, for supervision: its tests share the backend configurations and
+//! the forwarder below.
 #![cfg(unix)]
 
 use std::net::SocketAddr;
