@@ -202,21 +202,12 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("round_trip");
     group.measurement_time(Duration::from_secs(5));
-    let mut tx = client_rt.block_on(connect(backend));
-    group.bench_function("direct", |b| {
-        b.iter_custom(|iters| {
-            client_rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    round_trip(&mut tx).await;
-                }
-                start.elapsed()
-            })
-        })
-    });
-    for (name, (addr, _)) in &gateways {
-        let mut tx = client_rt.block_on(connect(*addr));
-        group.bench_function(*name, |b| {
+    // The backend straight, then through each gateway.
+    let targets = std::iter::once(("direct", backend))
+        .chain(gateways.iter().map(|(name, (addr, _))| (*name, *addr)));
+    for (name, addr) in targets {
+        let mut tx = client_rt.block_on(connect(addr));
+        group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 client_rt.block_on(async {
                     let start = Instant::now();

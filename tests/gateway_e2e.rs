@@ -3,19 +3,28 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
-mod gateway_support;
-
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gateway_support::*;
 use http::Request;
 use http_body_util::{BodyExt as _, Full};
+use test_support::backends::header_values;
+use test_support::client::{Response, get};
+use test_support::process::{
+    Gateway, example, free_port, is_running, terminate, wait_listening, workspace_binary,
+};
+use test_support::site;
+
+/// The gateway binary under test.
+const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_sees_token_forwarded_headers_env_and_host() {
-    let site = site(&python_config("", &[("TEST_MARK", "from-web-config")]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::python_echo_config(
+        "",
+        &[("TEST_MARK", "from-web-config")],
+    ));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let r = get(
         gw.addr,
         "/some/path?q=1",
@@ -44,8 +53,8 @@ async fn backend_sees_token_forwarded_headers_env_and_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_sent_module_headers_and_connection_tricks_never_reach_the_backend() {
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::python_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let r = get(
         gw.addr,
         "/",
@@ -92,8 +101,8 @@ async fn client_sent_module_headers_and_connection_tricks_never_reach_the_backen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_offline_serves_503_then_recovers_with_a_fresh_child() {
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::python_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let first = get(gw.addr, "/", &[]).await;
     assert_eq!(first.status, 200);
     let pid = first.json()["pid"].as_u64().unwrap() as u32;
@@ -105,7 +114,7 @@ async fn app_offline_serves_503_then_recovers_with_a_fresh_child() {
     assert_eq!(r.text(), "<p>back soon</p>");
     // The child was stopped gracefully.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while process_alive(pid) {
+    while is_running(pid) {
         assert!(
             Instant::now() < deadline,
             "child {pid} still running while offline"
@@ -120,8 +129,8 @@ async fn app_offline_serves_503_then_recovers_with_a_fresh_child() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_backend_is_restarted_by_the_next_request() {
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::python_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let pid = get(gw.addr, "/", &[]).await.json()["pid"].as_u64().unwrap();
     let crash = get(gw.addr, "/crash", &[]).await;
     assert_eq!(
@@ -139,8 +148,8 @@ async fn startup_failure_shows_the_502_5_page_or_a_bare_502() {
             r#"<configuration><system.webServer><aspNetCore processPath="./does-not-exist" startupTimeLimit="2" {extra} /></system.webServer></configuration>"#
         )
     };
-    let s = site(&config(""));
-    let gw = Gateway::start(s.path(), &[]);
+    let s = site::with_config(&config(""));
+    let gw = Gateway::start(ANCM, s.path(), &[]);
     let r = get(gw.addr, "/", &[]).await;
     assert_eq!(r.status, 502);
     assert_eq!(r.headers["content-type"], "text/html; charset=utf-8");
@@ -151,8 +160,8 @@ async fn startup_failure_shows_the_502_5_page_or_a_bare_502() {
         r.text()
     );
 
-    let s = site(&config(r#"disableStartUpErrorPage="true""#));
-    let gw = Gateway::start(s.path(), &[]);
+    let s = site::with_config(&config(r#"disableStartUpErrorPage="true""#));
+    let gw = Gateway::start(ANCM, s.path(), &[]);
     let r = get(gw.addr, "/", &[]).await;
     assert_eq!(r.status, 502);
     assert!(r.body.is_empty(), "{}", r.text());
@@ -160,8 +169,8 @@ async fn startup_failure_shows_the_502_5_page_or_a_bare_502() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_prior_knowledge_client_is_served() {
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::python_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -187,8 +196,8 @@ async fn http2_prior_knowledge_client_is_served() {
 async fn websocket_round_trip_through_the_gateway() {
     use futures_util::{SinkExt as _, StreamExt as _};
     use tokio_tungstenite::tungstenite::Message;
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::python_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let (mut ws, resp) = tokio_tungstenite::connect_async(format!("ws://{}/ws", gw.addr))
         .await
         .unwrap();
@@ -216,8 +225,8 @@ async fn websocket_round_trip_through_the_gateway() {
 
 /// SIGTERM with a request in flight on a `threads`-thread gateway.
 async fn sigterm_drains(threads: &str) {
-    let site = site(&python_config("", &[]));
-    let mut gw = Gateway::start(site.path(), &["--threads", threads]);
+    let site = site::with_config(&site::python_echo_config("", &[]));
+    let mut gw = Gateway::start(ANCM, site.path(), &["--threads", threads]);
     let pid = get(gw.addr, "/", &[]).await.json()["pid"].as_u64().unwrap() as u32;
     let addr = gw.addr;
     let slow = tokio::spawn(async move { get(addr, "/slow?ms=1500", &[]).await });
@@ -233,7 +242,7 @@ async fn sigterm_drains(threads: &str) {
         slow.text()
     );
     assert_eq!(status.code(), Some(0), "{status:?}");
-    assert!(!process_alive(pid), "backend {pid} left running");
+    assert!(!is_running(pid), "backend {pid} left running");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,10 +255,10 @@ async fn sigterm_drains_in_flight_requests_exits_zero_and_leaves_no_child() {
 async fn rust_example_backend_restores_client_endpoint_scheme_and_path_base() {
     let config = format!(
         r#"<configuration><system.webServer><aspNetCore processPath="{}" startupTimeLimit="20" /></system.webServer></configuration>"#,
-        iis_echo().display()
+        example("ancm", "iis_echo").display()
     );
-    let site = site(&config);
-    let gw = Gateway::start(site.path(), &["--app-path", "/App"]);
+    let site = site::with_config(&config);
+    let gw = Gateway::start(ANCM, site.path(), &["--app-path", "/App"]);
     let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let local = stream.local_addr().unwrap();
     let (mut sender, conn) =
@@ -279,10 +288,10 @@ async fn rust_example_backend_restores_client_endpoint_scheme_and_path_base() {
 
 #[test]
 fn check_reports_valid_config_as_json_and_errors_with_location() {
-    let ok = site(
+    let ok = site::with_config(
         r#"<configuration><system.webServer><aspNetCore processPath="dotnet" arguments=".\app.dll" stdoutLogEnabled="TRUE" requestTimeout="00:05:00"><environmentVariables><environmentVariable name="A" value="1"/><environmentVariable name="a" value="2"/></environmentVariables></aspNetCore></system.webServer></configuration>"#,
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ancm"))
+    let out = std::process::Command::new(ANCM)
         .args(["check", "--json"])
         .arg(ok.path())
         .output()
@@ -303,10 +312,10 @@ fn check_reports_valid_config_as_json_and_errors_with_location() {
     // Names only by default (`--show-values` prints the values): they may be secrets.
     assert_eq!(j["environmentVariables"], serde_json::json!([["a", "***"]]));
 
-    let bad = site(
+    let bad = site::with_config(
         "<configuration>\n  <system.webServer>\n    <aspNetCore processPath=\"x\" startupTimeLimit=\"3601\" />\n  </system.webServer>\n</configuration>\n",
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ancm"))
+    let out = std::process::Command::new(ANCM)
         .arg("check")
         .arg(bad.path().join("web.config"))
         .output()
@@ -319,7 +328,7 @@ fn check_reports_valid_config_as_json_and_errors_with_location() {
 }
 
 /// GET / until `done` holds (bounded).
-async fn poll_until(addr: std::net::SocketAddr, done: impl Fn(&Resp) -> bool) -> Resp {
+async fn poll_until(addr: std::net::SocketAddr, done: impl Fn(&Response) -> bool) -> Response {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let r = get(addr, "/", &[]).await;
@@ -339,7 +348,8 @@ async fn poll_until(addr: std::net::SocketAddr, done: impl Fn(&Resp) -> bool) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundled_example_site_shows_what_the_backend_learned() {
     // examples/site/web.config points at the release build; run the same config against the
-    // debug build of the same binary.
+    // build of the same binary (another package of the workspace) in this test's profile.
+    let demo = workspace_binary("ancm-site-demo", "ancm-site-demo");
     let config = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/site/web.config"
@@ -347,10 +357,10 @@ async fn bundled_example_site_shows_what_the_backend_learned() {
     .unwrap()
     .replace(
         r"..\..\target\release\ancm-site-demo",
-        env!("CARGO_BIN_EXE_ancm-site-demo"),
+        demo.to_str().unwrap(),
     );
-    let site = site(&config);
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&config);
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let local = stream.local_addr().unwrap();
     let (mut sender, conn) =
@@ -392,12 +402,12 @@ async fn bundled_example_site_shows_what_the_backend_learned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_applications_under_one_listener_longest_path_wins() {
-    let root = site(&python_config("", &[("TEST_APP", "root")]));
-    let shop = site(&python_config("", &[("TEST_APP", "shop")]));
-    let api = site(&python_config("", &[("TEST_APP", "shop-api")]));
+    let root = site::with_config(&site::python_echo_config("", &[("TEST_APP", "root")]));
+    let shop = site::with_config(&site::python_echo_config("", &[("TEST_APP", "shop")]));
+    let api = site::with_config(&site::python_echo_config("", &[("TEST_APP", "shop-api")]));
     let shop_arg = format!("/shop={}", shop.path().display());
     let api_arg = format!("/shop/api={}", api.path().display());
-    let gw = Gateway::start(root.path(), &["--app", &shop_arg, "--app", &api_arg]);
+    let gw = Gateway::start(ANCM, root.path(), &["--app", &shop_arg, "--app", &api_arg]);
     for (path, app, appl_path) in [
         ("/", "root", "/"),
         ("/shopping", "root", "/"),
@@ -416,13 +426,13 @@ async fn several_applications_under_one_listener_longest_path_wins() {
 
 #[test]
 fn logs_to_stderr_and_to_the_module_debug_file() {
-    let config = python_config("", &[]).replace(
+    let config = site::python_echo_config("", &[]).replace(
         "</environmentVariables>",
         "</environmentVariables>\n        <handlerSettings>\n          <handlerSetting name=\"debugLevel\" value=\"FILE,TRACE\" />\n          <handlerSetting name=\"debugFile\" value=\".\\logs\\debug.log\" />\n        </handlerSettings>",
     );
-    let site = site(&config);
+    let site = site::with_config(&config);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ancm"))
+    let child = std::process::Command::new(ANCM)
         .arg("run")
         .arg(site.path())
         .arg("--listen")
@@ -435,7 +445,7 @@ fn logs_to_stderr_and_to_the_module_debug_file() {
     wait_listening(addr);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     assert_eq!(runtime.block_on(get(addr, "/", &[])).status, 200);
-    signal(child.id(), nix::sys::signal::Signal::SIGTERM);
+    terminate(child.id());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);

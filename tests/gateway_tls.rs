@@ -4,17 +4,21 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
-mod gateway_support;
-
 use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use gateway_support::*;
 use http::Request;
 use http_body_util::{BodyExt as _, Full};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use test_support::backends::header_values;
+use test_support::client::get;
+use test_support::process::{Gateway, free_port, wait_listening};
+use test_support::site;
+
+/// The gateway binary under test.
+const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 
 struct Pki {
     ca: CertificateDer<'static>,
@@ -130,6 +134,7 @@ fn start_https(pki: &Pki, site: &std::path::Path, mode: &str) -> (Gateway, std::
     let (cert, key, ca) = (path("server.pem"), path("server.key"), path("ca.pem"));
     let https_arg = https.to_string();
     let gw = Gateway::start(
+        ANCM,
         site,
         &[
             "--https-listen",
@@ -151,7 +156,7 @@ fn start_https(pki: &Pki, site: &std::path::Path, mode: &str) -> (Gateway, std::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_forwards_the_client_certificate_and_the_https_scheme() {
     let pki = pki();
-    let site = site(&python_config("", &[]));
+    let site = site::with_config(&site::python_echo_config("", &[]));
     let (gw, https) = start_https(&pki, site.path(), "optional");
 
     // HTTP/1.1 with a client certificate.
@@ -190,7 +195,7 @@ async fn https_forwards_the_client_certificate_and_the_https_scheme() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn required_client_certificate_refuses_clients_without_one() {
     let pki = pki();
-    let site = site(&python_config("", &[]));
+    let site = site::with_config(&site::python_echo_config("", &[]));
     let (_gw, https) = start_https(&pki, site.path(), "required");
     assert!(
         tls_get(https, client_config(&pki, false, &[b"http/1.1"]))

@@ -3,49 +3,22 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use test_support::LIMIT;
+use test_support::client::{RawResponse, send};
+use test_support::process::{example, exit_code, free_port, wait_for_line};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-/// Bound of every wait.
-const LIMIT: Duration = Duration::from_secs(60);
 const TOKEN: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
-/// `target/<profile>/examples/iis_echo`, next to this test's `deps` directory; built with
-/// cargo if a filtered `cargo test` did not build examples.
-fn example_path() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let path = profile_dir
-        .join("examples")
-        .join(format!("iis_echo{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build.args(["build", "--example", "iis_echo"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        assert!(build.status().unwrap().success(), "building the example");
-    }
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// The example as ANCM starts it: with `env` and none of the other ANCM variables, stderr
+/// piped.
 fn spawn(env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(example_path());
+    let mut cmd = Command::new(example("ancm", "iis_echo"));
     for name in [
         "ASPNETCORE_PORT",
         "ASPNETCORE_APPL_PATH",
@@ -64,79 +37,6 @@ fn spawn(env: &[(&str, &str)]) -> Child {
     cmd.spawn().unwrap()
 }
 
-/// Wait until the child logs that it listens (bounded).
-async fn wait_listening(child: &mut Child) -> Vec<String> {
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = Vec::new();
-    tokio::time::timeout(LIMIT, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let done = line.contains("listening");
-            seen.push(line);
-            if done {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("the example starts listening");
-    // Keep draining so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    seen
-}
-
-async fn exit_code(child: &mut Child) -> i32 {
-    let status = tokio::time::timeout(LIMIT, child.wait())
-        .await
-        .expect("the example exits")
-        .unwrap();
-    status.code().expect("exited, not killed")
-}
-
-struct Response {
-    status: u16,
-    body: Vec<u8>,
-}
-
-fn parse(bytes: &[u8]) -> Response {
-    let end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end: {:?}", String::from_utf8_lossy(bytes)));
-    let head = String::from_utf8_lossy(&bytes[..end]);
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut body = bytes[end + 4..].to_vec();
-    if let Some(len) = head.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .strip_prefix("content-length:")
-            .map(|v| v.trim().to_owned())
-    }) {
-        body.truncate(len.parse().unwrap());
-    }
-    Response { status, body }
-}
-
-async fn send(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> Response {
-    let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: echo.test\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    raw.push_str("\r\n");
-    tokio::time::timeout(LIMIT, async {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(raw.as_bytes()).await.unwrap();
-        let mut bytes = Vec::new();
-        stream.read_to_end(&mut bytes).await.unwrap();
-        parse(&bytes)
-    })
-    .await
-    .expect("answered in time")
-}
-
-fn json(res: &Response) -> Value {
-    serde_json::from_slice(&res.body).unwrap()
-}
-
 #[tokio::test]
 async fn behind_ancm_it_echoes_and_exits_0_after_the_shutdown_event_finishing_in_flight_requests() {
     let port = free_port();
@@ -147,7 +47,7 @@ async fn behind_ancm_it_echoes_and_exits_0_after_the_shutdown_event_finishing_in
         ("ASPNETCORE_TOKEN", TOKEN),
         ("ASPNETCORE_IIS_HTTPAUTH", "windows;anonymous;"),
     ]);
-    let log = wait_listening(&mut child).await;
+    let log = wait_for_line(&mut child, "listening").await;
     assert!(
         log.iter().any(|l| l.contains(&format!("127.0.0.1:{port}"))),
         "{log:?}"
@@ -172,7 +72,7 @@ async fn behind_ancm_it_echoes_and_exits_0_after_the_shutdown_event_finishing_in
     )
     .await;
     assert_eq!(res.status, 200);
-    let seen = json(&res);
+    let seen = res.json();
     let keys: Vec<&str> = seen
         .as_object()
         .unwrap()
@@ -225,7 +125,7 @@ async fn behind_ancm_it_echoes_and_exits_0_after_the_shutdown_event_finishing_in
     assert_eq!(headers["x-multi"], serde_json::json!(["a", "b"]));
     assert!(headers.get("ms-aspnetcore-token").is_none());
 
-    let seen = json(&send(addr, "PUT", "/other", &[auth]).await);
+    let seen = send(addr, "PUT", "/other", &[auth]).await.json();
     assert_eq!(seen["path"], "/other");
     assert_eq!(seen["path_base"], "");
     assert_eq!(seen["query"], "");
@@ -234,15 +134,14 @@ async fn behind_ancm_it_echoes_and_exits_0_after_the_shutdown_event_finishing_in
     assert_eq!(seen["client_cert_der_base64"], Value::Null);
     assert_eq!(seen["windows_token"], Value::Null);
 
-    let seen = json(
-        &send(
-            addr,
-            "GET",
-            "/app/ws",
-            &[auth, ("Connection", "Upgrade"), ("Upgrade", "websocket")],
-        )
-        .await,
-    );
+    let seen = send(
+        addr,
+        "GET",
+        "/app/ws",
+        &[auth, ("Connection", "Upgrade"), ("Upgrade", "websocket")],
+    )
+    .await
+    .json();
     assert_eq!(seen["websocket_upgrade_available"], true);
 
     let res = send(addr, "GET", "/app/", &[]).await;
@@ -295,9 +194,9 @@ async fn behind_ancm_it_echoes_and_exits_0_after_the_shutdown_event_finishing_in
         .await
         .expect("the in-flight request completes")
         .unwrap();
-    let res = parse(&rest);
+    let res = RawResponse::parse(&rest);
     assert_eq!(res.status, 200);
-    let seen = json(&res);
+    let seen = res.json();
     assert_eq!(seen["method"], "POST");
     assert_eq!(seen["path"], "/slow");
 
@@ -315,23 +214,22 @@ async fn websockets_flag_false_hides_the_upgrade() {
         ("ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED", "False"),
         ("ASPNETCORE_IIS_HTTPAUTH", "anonymous;"),
     ]);
-    wait_listening(&mut child).await;
+    wait_for_line(&mut child, "listening").await;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let auth = ("MS-ASPNETCORE-TOKEN", TOKEN);
-    let seen = json(
-        &send(
-            addr,
-            "GET",
-            "/ws",
-            &[
-                auth,
-                ("Connection", "Upgrade"),
-                ("Upgrade", "websocket"),
-                ("MS-ASPNETCORE-WINAUTHTOKEN", "2a4"),
-            ],
-        )
-        .await,
-    );
+    let seen = send(
+        addr,
+        "GET",
+        "/ws",
+        &[
+            auth,
+            ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
+            ("MS-ASPNETCORE-WINAUTHTOKEN", "2a4"),
+        ],
+    )
+    .await
+    .json();
     assert_eq!(seen["websocket_upgrade_available"], false);
     // Anonymous-only IIS authentication: the Windows token is not read.
     assert_eq!(seen["windows_token"], Value::Null);

@@ -42,6 +42,9 @@
 //! # });
 //! ```
 //!
+//! Over 500 lines with its unit tests, which check the order and each layer's part through
+//! the one service; the code itself is under 300.
+//!
 //! [`AncmLayer`] applies, in this order (protocol §1.3, §8.2):
 //!
 //! 1. the [`Host` check](crate::host): a missing, repeated, invalid or (HTTP/2) conflicting

@@ -1,26 +1,74 @@
 //! The forwarder over real loopback sockets: request line and Host, response headers and
 //! reason phrases, failures before and after the response head, timeouts, pooling, limits,
 //! h2c, WebSocket.
+//!
+//! One file, over 500 lines, for the forwarder's whole exchange: its tests share the gateways
+//! below and the backends of test-support.
 #![allow(missing_docs)]
-
-mod forward_common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ancm_front::Body;
-use ancm_front::forward::ForwardConfig;
-use ancm_front::limits::RequestLimits;
+use ancm_front::backend::BackendTarget;
+use ancm_front::conn::ConnectionInfo;
+use ancm_front::forward::{ForwardConfig, Forwarder};
+use ancm_front::limits::{LimitsLayer, RequestLimits};
+use ancm_front::{AddExtension, AddExtensionLayer, AncmConfig, AncmLayer, Body, RequestTimeout};
 use bytes::Bytes;
-use forward_common::*;
 use futures_util::{SinkExt as _, StreamExt as _};
-use http::{Request, Response, StatusCode, Version};
+use http::{Request, Response as HttpResponse, StatusCode, Version};
 use http_body_util::{BodyExt as _, Full, StreamBody};
+use test_support::backends::{hyper_backend, raw_backend};
+use test_support::body::count_body;
+use test_support::client::{self, Response, connect, raw_exchange, try_request};
+use test_support::server::TestServer;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
+use tower::{Layer as _, ServiceBuilder};
+
+/// A gateway: limits + forwarder, on a real server (HTTP/1.1 and h2c, upgrades on) as a real
+/// gateway serves them. Its address and the forwarder (to look at the pool).
+async fn gateway(config: ForwardConfig, limits: RequestLimits) -> (SocketAddr, Forwarder) {
+    let forwarder = Forwarder::new(config);
+    let server = TestServer::start(LimitsLayer::new(limits).layer(forwarder.clone())).await;
+    (server.detach(), forwarder)
+}
+
+/// A gateway in front of `backend` with `requestTimeout` `timeout` and default limits.
+async fn gateway_to(backend: SocketAddr, timeout: Duration) -> SocketAddr {
+    let config = ForwardConfig::default()
+        .default_target(backend)
+        .request_timeout(RequestTimeout::After(timeout));
+    gateway(config, RequestLimits::default()).await.0
+}
+
+/// The whole front as a gateway composes it (see `examples/custom_gateway.rs`): connection
+/// facts → fixed backend → limits → ANCM bundle → forwarder.
+async fn ancm_gateway(backend: SocketAddr, token: ancm_protocol::PairingToken) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let addr = listener.local_addr().expect("gateway addr");
+    let stack = ServiceBuilder::new()
+        .layer(AddExtensionLayer::new(BackendTarget::new(
+            backend,
+            Some(token),
+        )))
+        .layer(LimitsLayer::new(RequestLimits::default()))
+        .layer(AncmLayer::new(AncmConfig::default()))
+        .service(Forwarder::new(ForwardConfig::default()));
+    TestServer::on(listener, move |peer| {
+        AddExtension::new(stack.clone(), ConnectionInfo::plain(peer, addr))
+    })
+    .detach()
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    client::get_request("app.example", path, &[])
+}
 
 /// A backend that answers with what it saw: `METHOD URI VERSION HOST` (HOST from the Host
 /// header, or `:authority` on HTTP/2, as Kestrel does).
@@ -38,7 +86,7 @@ async fn echo_backend() -> SocketAddr {
             req.version(),
             host.as_deref().unwrap_or("-")
         );
-        Response::new(Body::from(text))
+        HttpResponse::new(Body::from(text))
     })
     .await
 }
@@ -105,11 +153,13 @@ async fn h2c_to_the_backend() {
     let config = ForwardConfig::default().default_target(backend).http2(true);
     let (gw, _) = gateway(config, RequestLimits::default()).await;
     for _ in 0..3 {
-        let (parts, body) = send(gw, get("/over/h2?x=1")).await.expect("response");
-        assert_eq!(parts.status, 200);
+        let res = try_request(gw, get("/over/h2?x=1"))
+            .await
+            .expect("response");
+        assert_eq!(res.status, 200);
         // The backend sees HTTP/2 with the client's host as :authority.
         assert_eq!(
-            &body[..],
+            &res.body[..],
             b"GET http://app.example/over/h2?x=1 HTTP/2.0 app.example"
         );
     }
@@ -127,14 +177,14 @@ async fn repeated_headers_all_reach_the_client_and_redirects_are_not_followed() 
     })
     .await;
     let gw = gateway_to(backend, Duration::from_secs(5)).await;
-    let (parts, body) = send(gw, get("/")).await.expect("response");
-    assert_eq!(parts.status, StatusCode::FOUND);
-    assert_eq!(parts.headers["location"], "/elsewhere");
-    let cookies: Vec<_> = parts.headers.get_all("set-cookie").iter().collect();
+    let res = try_request(gw, get("/")).await.expect("response");
+    assert_eq!(res.status, StatusCode::FOUND);
+    assert_eq!(res.headers["location"], "/elsewhere");
+    let cookies: Vec<_> = res.headers.get_all("set-cookie").iter().collect();
     assert_eq!(cookies, ["a=1", "b=2; Path=/", "c=3"]);
-    let multi: Vec<_> = parts.headers.get_all("x-multi").iter().collect();
+    let multi: Vec<_> = res.headers.get_all("x-multi").iter().collect();
     assert_eq!(multi, ["one", "two"]);
-    assert_eq!(&body[..], b"ok");
+    assert_eq!(&res.body[..], b"ok");
 }
 
 async fn status_line_through_gateway(backend_status_line: &'static str) -> String {
@@ -169,9 +219,9 @@ async fn reason_phrases_are_kept() {
     );
 }
 
-fn assert_502_3(parts: &http::response::Parts, body: &[u8]) {
-    assert_eq!(parts.status, StatusCode::BAD_GATEWAY);
-    let html = String::from_utf8_lossy(body);
+fn assert_502_3(res: &Response) {
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY);
+    let html = String::from_utf8_lossy(&res.body);
     assert!(html.contains("HTTP Error 502.3 - Bad Gateway"), "{html}");
 }
 
@@ -183,15 +233,15 @@ async fn connect_refused_is_502_3() {
     let dead = listener.local_addr().expect("addr");
     drop(listener);
     let gw = gateway_to(dead, Duration::from_secs(5)).await;
-    let (parts, body) = send(gw, get("/")).await.expect("response");
-    assert_502_3(&parts, &body);
+    let res = try_request(gw, get("/")).await.expect("response");
+    assert_502_3(&res);
 }
 
 #[tokio::test]
 async fn no_target_is_502_3() {
     let (gw, _) = gateway(ForwardConfig::default(), RequestLimits::default()).await;
-    let (parts, body) = send(gw, get("/")).await.expect("response");
-    assert_502_3(&parts, &body);
+    let res = try_request(gw, get("/")).await.expect("response");
+    assert_502_3(&res);
 }
 
 #[tokio::test]
@@ -201,8 +251,8 @@ async fn invalid_backend_response_is_502_3() {
     })
     .await;
     let gw = gateway_to(backend, Duration::from_secs(5)).await;
-    let (parts, body) = send(gw, get("/")).await.expect("response");
-    assert_502_3(&parts, &body);
+    let res = try_request(gw, get("/")).await.expect("response");
+    assert_502_3(&res);
 }
 
 #[tokio::test]
@@ -215,8 +265,8 @@ async fn slow_response_head_is_502_3() {
     })
     .await;
     let gw = gateway_to(backend, Duration::from_millis(300)).await;
-    let (parts, body) = send(gw, get("/")).await.expect("response");
-    assert_502_3(&parts, &body);
+    let res = try_request(gw, get("/")).await.expect("response");
+    assert_502_3(&res);
 }
 
 #[tokio::test]
@@ -236,13 +286,13 @@ async fn slow_but_steady_body_is_fine() {
                 i + 1,
             ))
         });
-        Response::new(Body::new(StreamBody::new(chunks)))
+        HttpResponse::new(Body::new(StreamBody::new(chunks)))
     })
     .await;
     let gw = gateway_to(backend, Duration::from_millis(300)).await;
-    let (parts, body) = send(gw, get("/")).await.expect("complete response");
-    assert_eq!(parts.status, 200);
-    assert_eq!(&body[..], b"0;1;2;3;4;5;6;7;8;9;10;11;");
+    let res = try_request(gw, get("/")).await.expect("complete response");
+    assert_eq!(res.status, 200);
+    assert_eq!(&res.body[..], b"0;1;2;3;4;5;6;7;8;9;10;11;");
 }
 
 #[tokio::test]
@@ -256,7 +306,7 @@ async fn body_gap_longer_than_timeout_aborts_the_client_response() {
     })
     .await;
     let gw = gateway_to(backend, Duration::from_millis(300)).await;
-    let err = send(gw, get("/"))
+    let err = try_request(gw, get("/"))
         .await
         .expect_err("the body must fail, not complete");
     assert!(
@@ -288,7 +338,7 @@ async fn backend_closing_mid_content_length_body_resets_the_client() {
         "client must not get a complete body: {body_len}"
     );
     // hyper client: the body is an error, not a short success.
-    let err = send(gw, get("/"))
+    let err = try_request(gw, get("/"))
         .await
         .expect_err("truncated body must be an error");
     assert!(
@@ -314,7 +364,7 @@ async fn backend_closing_mid_chunked_body_resets_the_client() {
         !text.ends_with("0\r\n\r\n"),
         "no terminating chunk may be invented: {text:?}"
     );
-    assert!(send(gw, get("/")).await.is_err());
+    assert!(try_request(gw, get("/")).await.is_err());
 }
 
 #[tokio::test]
@@ -364,9 +414,9 @@ async fn keep_alive_connections_are_reused() {
             counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(|_req| async {
-                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(
-                        b"hi",
-                    ))))
+                    Ok::<_, std::convert::Infallible>(HttpResponse::new(Full::new(
+                        Bytes::from_static(b"hi"),
+                    )))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
@@ -376,7 +426,7 @@ async fn keep_alive_connections_are_reused() {
     });
     let config = ForwardConfig::default().default_target(backend);
     let (gw, forwarder) = gateway(config, RequestLimits::default()).await;
-    let mut tx = client::<Full<Bytes>>(gw).await;
+    let mut tx = connect::<Full<Bytes>>(gw).await;
     for _ in 0..5 {
         tx.ready().await.expect("ready");
         let resp = tx.send_request(get("/")).await.expect("response");
@@ -404,7 +454,7 @@ async fn request_bodies_stream_with_their_framing() {
             .get("transfer-encoding")
             .map(|v| v.to_str().unwrap_or("?").to_owned());
         let n = count_body(req.into_body()).await.unwrap_or(u64::MAX);
-        Response::new(Body::from(format!("cl={cl:?} te={te:?} n={n}")))
+        HttpResponse::new(Body::from(format!("cl={cl:?} te={te:?} n={n}")))
     })
     .await;
     let gw = gateway_to(backend, Duration::from_secs(5)).await;
@@ -430,7 +480,7 @@ async fn request_bodies_stream_with_their_framing() {
 async fn limits_answer_414_431_413() {
     let backend = hyper_backend(|req: Request<hyper::body::Incoming>| async move {
         let n = count_body(req.into_body()).await.unwrap_or(u64::MAX);
-        Response::new(Body::from(format!("n={n}")))
+        HttpResponse::new(Body::from(format!("n={n}")))
     })
     .await;
     let config = ForwardConfig::default().default_target(backend);
@@ -441,23 +491,23 @@ async fn limits_answer_414_431_413() {
     let (gw, _) = gateway(config, limits).await;
 
     let long = format!("/{}", "a".repeat(200));
-    let (parts, _) = send(gw, get(&long)).await.expect("response");
-    assert_eq!(parts.status, StatusCode::URI_TOO_LONG);
+    let res = try_request(gw, get(&long)).await.expect("response");
+    assert_eq!(res.status, StatusCode::URI_TOO_LONG);
 
     let req = Request::get("/")
         .header("host", "x")
         .header("x-big", "b".repeat(2000))
         .body(Full::new(Bytes::new()))
         .expect("req");
-    let (parts, _) = send(gw, req).await.expect("response");
-    assert_eq!(parts.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let res = try_request(gw, req).await.expect("response");
+    assert_eq!(res.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
 
     let req = Request::post("/")
         .header("host", "x")
         .body(Full::new(Bytes::from_static(b"0123456789ABC")))
         .expect("req");
-    let (parts, _) = send(gw, req).await.expect("response");
-    assert_eq!(parts.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let res = try_request(gw, req).await.expect("response");
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // Chunked (no declared length): goes over the limit mid-stream, before the backend
     // answered → 413 as well.
@@ -468,17 +518,17 @@ async fn limits_answer_414_431_413() {
         .header("host", "x")
         .body(StreamBody::new(chunks))
         .expect("req");
-    let (parts, _) = send(gw, req).await.expect("response");
-    assert_eq!(parts.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let res = try_request(gw, req).await.expect("response");
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // Within every limit → forwarded.
     let req = Request::post("/ok")
         .header("host", "x")
         .body(Full::new(Bytes::from_static(b"0123456789")))
         .expect("req");
-    let (parts, body) = send(gw, req).await.expect("response");
-    assert_eq!(parts.status, 200);
-    assert_eq!(&body[..], b"n=10");
+    let res = try_request(gw, req).await.expect("response");
+    assert_eq!(res.status, 200);
+    assert_eq!(&res.body[..], b"n=10");
 }
 
 #[tokio::test]
@@ -620,7 +670,7 @@ async fn whole_stack_forwards_client_facts_and_token() {
                 h.get("x-forwarded-proto"),
                 h.get("host")
             );
-            Response::new(Body::from(text))
+            HttpResponse::new(Body::from(text))
         }
     })
     .await;
@@ -695,7 +745,7 @@ async fn response_trailers_pass_to_a_client_that_accepts_them() {
             ))),
             Ok(http_body::Frame::trailers(trailers)),
         ]);
-        let mut resp = Response::new(Body::new(StreamBody::new(frames)));
+        let mut resp = HttpResponse::new(Body::new(StreamBody::new(frames)));
         resp.headers_mut()
             .insert("trailer", http::HeaderValue::from_static("x-checksum"));
         resp

@@ -2,16 +2,37 @@
 //! RSS (`VmHWM`) may not grow with the body size.
 #![allow(missing_docs)]
 
-mod forward_common;
-
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ancm_front::Body;
+use ancm_front::forward::{ForwardConfig, Forwarder};
+use ancm_front::limits::{LimitsLayer, RequestLimits};
+use ancm_front::{Body, RequestTimeout};
 use bytes::Bytes;
-use forward_common::*;
 use http::{Request, Response};
+use http_body_util::Full;
+use test_support::backends::hyper_backend;
+use test_support::body::{GenBody, count_body};
+use test_support::client::{self, connect, try_request};
+use test_support::process::peak_rss_kib;
+use test_support::server::TestServer;
+use tower::Layer as _;
 
 const MIB: u64 = 1024 * 1024;
+
+/// A gateway (limits + forwarder, on a real server) in front of `backend` with
+/// `requestTimeout` `timeout`.
+async fn gateway_to(backend: SocketAddr, timeout: Duration) -> SocketAddr {
+    let config = ForwardConfig::default()
+        .default_target(backend)
+        .request_timeout(RequestTimeout::After(timeout));
+    let gateway = LimitsLayer::new(RequestLimits::default()).layer(Forwarder::new(config));
+    TestServer::start(gateway).await.detach()
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    client::get_request("app.example", path, &[])
+}
 
 /// Upload then download `len` bytes through a gateway; returns the peak RSS growth (KiB).
 async fn stream_both_ways(len: u64) -> u64 {
@@ -27,23 +48,23 @@ async fn stream_both_ways(len: u64) -> u64 {
     .await;
     let gw = gateway_to(backend, Duration::from_secs(30)).await;
     // Warm up allocator arenas and connections before taking the baseline.
-    let _ = send(gw, get("/up")).await.expect("warm-up");
-    let before = vm_hwm_kib();
+    let _ = try_request(gw, get("/up")).await.expect("warm-up");
+    let before = peak_rss_kib();
     let started = Instant::now();
 
     let req = Request::post("/up")
         .header("host", "app.example")
         .body(GenBody::new(len, 64 * 1024))
         .expect("request");
-    let (parts, body) = send(gw, req).await.expect("upload response");
-    assert_eq!(parts.status, 200);
+    let res = try_request(gw, req).await.expect("upload response");
+    assert_eq!(res.status, 200);
     assert_eq!(
-        String::from_utf8_lossy(&body),
+        String::from_utf8_lossy(&res.body),
         len.to_string(),
         "backend got every byte"
     );
 
-    let resp = client::<http_body_util::Empty<Bytes>>(gw)
+    let resp = connect::<http_body_util::Empty<Bytes>>(gw)
         .await
         .send_request(
             Request::get("/down")
@@ -57,7 +78,7 @@ async fn stream_both_ways(len: u64) -> u64 {
     let got = count_body(resp.into_body()).await.expect("download body");
     assert_eq!(got, len, "client got every byte");
 
-    let growth = vm_hwm_kib().saturating_sub(before);
+    let growth = peak_rss_kib().saturating_sub(before);
     eprintln!(
         "streamed {} MiB up and down in {:?}; peak RSS growth {} KiB",
         len / MIB,
@@ -89,7 +110,7 @@ async fn full_duplex_echo() {
         .header("host", "app.example")
         .body(GenBody::new(len, 16 * 1024))
         .expect("request");
-    let resp = client(gw).await.send_request(req).await.expect("response");
+    let resp = connect(gw).await.send_request(req).await.expect("response");
     assert_eq!(resp.status(), 200);
     assert_eq!(
         count_body(resp.into_body()).await.expect("echoed body"),

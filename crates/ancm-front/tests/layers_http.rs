@@ -1,17 +1,94 @@
 //! The ANCM bundle over real sockets: client → front (bundle + minimal forwarder) → echo
 //! backend.
-mod layers_support;
+use std::convert::Infallible;
+use std::net::SocketAddr;
 
-use ancm_front::AncmConfig;
 use ancm_front::backend::BackendTarget;
 use ancm_front::conn::ConnectionInfo;
 use ancm_front::forwarded_for::ForwardedMode;
 use ancm_front::pairing_token::TokenFrom;
+use ancm_front::{AddExtensionLayer, AncmConfig, AncmLayer, Body};
 use ancm_protocol::{AppPath, PairingToken, client_cert};
 use bytes::Bytes;
-use http::{Request, StatusCode};
+use http::{Request, Response as HttpResponse, StatusCode};
 use http_body_util::{Full, StreamBody};
-use layers_support::{Facts, echo_backend, front, get, parse_seen, send};
+use hyper::body::Incoming;
+use test_support::backends::{Proxy, Seen, echo_backend, parse_seen};
+use test_support::client::{self, Response, request, request_from};
+use test_support::server::TestServer;
+use tokio::net::TcpListener;
+use tower::Layer as _;
+
+/// Which connection facts the front attaches.
+#[derive(Clone)]
+enum Facts {
+    /// From the accepted TCP connection.
+    Tcp,
+    /// A fixed mock (TLS tests).
+    Mock(ConnectionInfo),
+}
+
+/// A front on `bind` serving `svc`, with the connection facts and `target` attached to each
+/// request as the accept loop and a backend selector would.
+async fn serve<S>(bind: &str, target: BackendTarget, facts: Facts, svc: S) -> SocketAddr
+where
+    S: tower::Service<Request<Incoming>, Response = HttpResponse<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let listener = TcpListener::bind(bind).await.expect("bind front");
+    let local = listener.local_addr().expect("front addr");
+    let svc = AddExtensionLayer::new(target).layer(svc);
+    TestServer::on(listener, move |peer| {
+        let info = match &facts {
+            Facts::Tcp => ConnectionInfo::plain(peer, local),
+            Facts::Mock(info) => info.clone(),
+        };
+        AddExtensionLayer::new(info).layer(svc.clone())
+    })
+    .detach()
+}
+
+/// A GET with these header lines (repeated names give repeated lines).
+fn get(path: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
+    client::get_request("example.test", path, headers)
+}
+
+/// The smallest forwarder's route: the backend the request's `BackendTarget` names.
+fn to_backend(req: &mut Request<Incoming>) -> Option<SocketAddr> {
+    req.extensions()
+        .get::<BackendTarget>()
+        .map(|target| target.addr)
+}
+
+/// A front on `bind`: connection facts → fixed backend → the ANCM bundle → the smallest
+/// forwarder.
+async fn front(bind: &str, target: BackendTarget, config: AncmConfig, facts: Facts) -> SocketAddr {
+    front_with(bind, target, AncmLayer::new(config), facts).await
+}
+
+/// [`front`] with a prepared bundle (e.g. with a fallback).
+async fn front_with<F>(
+    bind: &str,
+    target: BackendTarget,
+    bundle: AncmLayer<F>,
+    facts: Facts,
+) -> SocketAddr
+where
+    F: Clone + Send + Sync + 'static,
+    F: ancm_front::app_path::Unmatched<Incoming, Body, Infallible>,
+    F::Future: Send,
+{
+    serve(
+        bind,
+        target,
+        facts,
+        bundle.layer(Proxy::new(to_backend, Body::new)),
+    )
+    .await
+}
 
 async fn setup(config: AncmConfig, facts: Facts) -> (std::net::SocketAddr, PairingToken) {
     let backend = echo_backend("127.0.0.1:0").await;
@@ -23,7 +100,7 @@ async fn setup(config: AncmConfig, facts: Facts) -> (std::net::SocketAddr, Pairi
 #[tokio::test]
 async fn client_endpoint_scheme_and_token_reach_the_backend() {
     let (front, token) = setup(AncmConfig::default(), Facts::Tcp).await;
-    let (client, status, _, body) = send(front, get("/a/b?c=d", &[])).await;
+    let (client, Response { status, body, .. }) = request_from(front, get("/a/b?c=d", &[])).await;
     assert_eq!(status, StatusCode::OK);
     let seen = parse_seen(&body);
     assert_eq!(seen.method, "GET");
@@ -52,7 +129,7 @@ async fn several_incoming_lines_become_one_value() {
             ("x-forwarded-proto", "http"),
         ],
     );
-    let (client, _, _, body) = send(front, req).await;
+    let (client, Response { body, .. }) = request_from(front, req).await;
     let seen = parse_seen(&body);
     assert_eq!(
         seen.all("x-forwarded-for"),
@@ -79,7 +156,7 @@ async fn overriding_mode_and_no_port() {
             ("x-forwarded-proto", "https"),
         ],
     );
-    let (_, _, _, body) = send(front, req).await;
+    let Response { body, .. } = request(front, req).await;
     let seen = parse_seen(&body);
     assert_eq!(seen.all("x-forwarded-for"), ["127.0.0.1"]);
     assert_eq!(seen.all("x-forwarded-proto"), ["http"]);
@@ -95,7 +172,7 @@ async fn ipv6_client_is_bracketed() {
     let backend = echo_backend("127.0.0.1:0").await;
     let target = BackendTarget::new(backend, None);
     let front = front("[::1]:0", target, AncmConfig::default(), Facts::Tcp).await;
-    let (client, _, _, body) = send(front, get("/", &[])).await;
+    let (client, Response { body, .. }) = request_from(front, get("/", &[])).await;
     assert!(client.is_ipv6());
     let seen = parse_seen(&body);
     assert_eq!(
@@ -121,7 +198,7 @@ async fn client_sent_module_headers_never_reach_the_backend() {
             ("x-ms-aspnetcore-kept", "y"),
         ],
     );
-    let (_, _, _, body) = send(front, req).await;
+    let Response { body, .. } = request(front, req).await;
     let seen = parse_seen(&body);
     let module: Vec<_> = seen
         .headers
@@ -152,7 +229,7 @@ async fn connection_cannot_remove_injected_headers() {
             ("te", "gzip"),
         ],
     );
-    let (client, _, _, body) = send(front, req).await;
+    let (client, Response { body, .. }) = request_from(front, req).await;
     let seen = parse_seen(&body);
     assert!(token.matches(seen.one("ms-aspnetcore-token").expect("token").as_bytes()));
     // The client's own XFF item was hop-by-hop (named in Connection); ours is there.
@@ -175,7 +252,7 @@ async fn connection_cannot_remove_injected_headers() {
 async fn te_trailers_is_kept_alone() {
     let (front, _) = setup(AncmConfig::default(), Facts::Tcp).await;
     let req = get("/", &[("te", "gzip, trailers"), ("connection", "TE")]);
-    let (_, _, _, body) = send(front, req).await;
+    let Response { body, .. } = request(front, req).await;
     let seen = parse_seen(&body);
     assert_eq!(seen.all("te"), ["trailers"]);
 }
@@ -204,36 +281,27 @@ async fn request_bodies_keep_their_framing_without_the_hop_by_hop_headers() {
         .header("host", "example.test")
         .body(Full::new(Bytes::from_static(b"0123456789")))
         .expect("request");
-    let (_, _, _, body) = send(front, req).await;
+    let Response { body, .. } = request(front, req).await;
     let seen = parse_seen(&body);
     assert_eq!(seen.body, b"0123456789");
     assert_eq!(seen.one("content-length"), Some("10"));
     assert!(!seen.has("transfer-encoding"));
 }
 
-async fn send_streaming<B>(front: std::net::SocketAddr, req: Request<B>) -> layers_support::Seen
+async fn send_streaming<B>(front: SocketAddr, req: Request<B>) -> Seen
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<test_support::BoxError>,
 {
-    use http_body_util::BodyExt as _;
-    let stream = tokio::net::TcpStream::connect(front)
-        .await
-        .expect("connect");
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("handshake");
-    tokio::spawn(conn);
-    let resp = sender.send_request(req).await.expect("response");
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    parse_seen(&body)
+    parse_seen(&request(front, req).await.body)
 }
 
 #[tokio::test]
 async fn response_hop_by_hop_headers_are_removed() {
     let (front, _) = setup(AncmConfig::default(), Facts::Tcp).await;
-    let (_, status, headers, _) = send(front, get("/hop-response", &[])).await;
+    let Response {
+        status, headers, ..
+    } = request(front, get("/hop-response", &[])).await;
     assert_eq!(status, StatusCode::OK);
     for gone in ["x-hop-resp", "keep-alive", "proxy-connection", "upgrade"] {
         assert!(headers.get(gone).is_none(), "{gone} reached the client");
@@ -256,7 +324,7 @@ async fn websocket_upgrade_request_keeps_upgrade_and_loses_extensions() {
         ],
     );
     // The echo backend answers 200, so the exchange continues as plain HTTP.
-    let (_, status, _, body) = send(front, req).await;
+    let Response { status, body, .. } = request(front, req).await;
     assert_eq!(status, StatusCode::OK);
     let seen = parse_seen(&body);
     assert_eq!(seen.one("upgrade"), Some("websocket"));
@@ -275,7 +343,7 @@ async fn upgrade_other_than_websocket_is_removed() {
         "/",
         &[("connection", "upgrade"), ("upgrade", "websocket, h2c")],
     );
-    let (_, _, _, body) = send(front, req).await;
+    let Response { body, .. } = request(front, req).await;
     let seen = parse_seen(&body);
     assert!(!seen.has("upgrade"));
     assert!(
@@ -293,7 +361,7 @@ async fn app_path_admits_its_own_requests_unchanged_and_404s_others() {
         ..AncmConfig::default()
     };
     let (front, _) = setup(config, Facts::Tcp).await;
-    let (_, status, _, body) = send(
+    let Response { status, body, .. } = request(
         front,
         get("/SHOP/cart?x=1", &[("x-forwarded-prefix", "/forged")]),
     )
@@ -303,7 +371,7 @@ async fn app_path_admits_its_own_requests_unchanged_and_404s_others() {
     assert_eq!(seen.path, "/SHOP/cart?x=1");
     assert_eq!(seen.all("x-forwarded-prefix"), ["/Shop"]);
     for outside in ["/shopping", "/", "/other/shop"] {
-        let (_, status, _, body) = send(front, get(outside, &[])).await;
+        let Response { status, body, .. } = request(front, get(outside, &[])).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{outside}");
         assert!(body.is_empty());
     }
@@ -318,7 +386,7 @@ async fn tls_client_facts_via_the_mock() {
         Some(der.clone()),
     );
     let (front, _) = setup(AncmConfig::default(), Facts::Mock(info)).await;
-    let (_, _, _, body) = send(front, get("/", &[("x-forwarded-proto", "http")])).await;
+    let Response { body, .. } = request(front, get("/", &[("x-forwarded-proto", "http")])).await;
     let seen = parse_seen(&body);
     assert_eq!(seen.one("x-forwarded-for"), Some("[2001:db8::7]:51000"));
     assert_eq!(seen.one("x-forwarded-proto"), Some("http, https"));
@@ -342,7 +410,7 @@ async fn fixed_token_source() {
     // The target's own token is ignored with a fixed source.
     let target = BackendTarget::new(backend, Some(PairingToken::generate()));
     let front = front("127.0.0.1:0", target, config, Facts::Tcp).await;
-    let (_, _, _, body) = send(front, get("/", &[])).await;
+    let Response { body, .. } = request(front, get("/", &[])).await;
     assert_eq!(
         parse_seen(&body).one("ms-aspnetcore-token"),
         Some("fixed-token-value")

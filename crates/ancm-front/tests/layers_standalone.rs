@@ -1,9 +1,7 @@
 //! Each layer on its own (composed by hand) over real sockets, in front of the echo backend.
-mod layers_support;
-
 use std::convert::Infallible;
+use std::net::SocketAddr;
 
-use ancm_front::Body;
 use ancm_front::app_path::RequireAppPathLayer;
 use ancm_front::backend::BackendTarget;
 use ancm_front::client_cert::SetClientCertLayer;
@@ -14,18 +12,68 @@ use ancm_front::hop_by_hop::RemoveHopByHopLayer;
 use ancm_front::module_headers::StripModuleHeadersLayer;
 use ancm_front::pairing_token::SetPairingTokenLayer;
 use ancm_front::win_auth_token::{ForwardWindowsTokenLayer, WindowsIdentity};
+use ancm_front::{AddExtensionLayer, Body};
 use ancm_protocol::{AppPath, PairingToken};
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use layers_support::{Facts, MiniForwarder, echo_backend, get, parse_seen, send, serve};
-use tower::ServiceBuilder;
+use http::{Request, Response as HttpResponse, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use test_support::backends::{Proxy, echo_backend, parse_seen};
+use test_support::client::{self, Response, request};
+use test_support::server::TestServer;
+use tokio::net::TcpListener;
+use tower::{Layer as _, ServiceBuilder};
+
+/// Which connection facts the front attaches.
+#[derive(Clone)]
+enum Facts {
+    /// From the accepted TCP connection.
+    Tcp,
+    /// A fixed mock (TLS tests).
+    Mock(ConnectionInfo),
+}
+
+/// A front on `bind` serving `svc`, with the connection facts and `target` attached to each
+/// request as the accept loop and a backend selector would.
+async fn serve<S>(bind: &str, target: BackendTarget, facts: Facts, svc: S) -> SocketAddr
+where
+    S: tower::Service<Request<Incoming>, Response = HttpResponse<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let listener = TcpListener::bind(bind).await.expect("bind front");
+    let local = listener.local_addr().expect("front addr");
+    let svc = AddExtensionLayer::new(target).layer(svc);
+    TestServer::on(listener, move |peer| {
+        let info = match &facts {
+            Facts::Tcp => ConnectionInfo::plain(peer, local),
+            Facts::Mock(info) => info.clone(),
+        };
+        AddExtensionLayer::new(info).layer(svc.clone())
+    })
+    .detach()
+}
+
+/// A GET with these header lines (repeated names give repeated lines).
+fn get(path: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
+    client::get_request("example.test", path, headers)
+}
+
+/// The smallest forwarder's route: the backend the request's `BackendTarget` names.
+fn to_backend(req: &mut Request<Incoming>) -> Option<SocketAddr> {
+    req.extensions()
+        .get::<BackendTarget>()
+        .map(|target| target.addr)
+}
 
 #[tokio::test]
 async fn hand_composed_stack_in_the_documented_order() {
     let backend = echo_backend("127.0.0.1:0").await;
     let token = PairingToken::new("fixed-for-this-test").expect("token");
     let fallback = tower::service_fn(|_req: Request<hyper::body::Incoming>| async {
-        let mut resp = Response::new(Body::full("fallback"));
+        let mut resp = HttpResponse::new(Body::full("fallback"));
         *resp.status_mut() = StatusCode::MISDIRECTED_REQUEST;
         Ok::<_, Infallible>(resp)
     });
@@ -42,7 +90,7 @@ async fn hand_composed_stack_in_the_documented_order() {
         .layer(AddForwardedProtoLayer::appending())
         .layer(SetClientCertLayer::new())
         .layer(ForwardWindowsTokenLayer::forwarding())
-        .service(MiniForwarder::new());
+        .service(Proxy::new(to_backend, Body::new));
     let der = Bytes::from_static(b"\x30\x03\x02\x01\x05");
     let info = ConnectionInfo::tls(
         "198.51.100.20:40000".parse().expect("addr"),
@@ -67,7 +115,7 @@ async fn hand_composed_stack_in_the_documented_order() {
             ("ms-aspnetcore-event", "shutdown"),
         ],
     );
-    let (_, status, _, body) = send(front, req).await;
+    let Response { status, body, .. } = request(front, req).await;
     assert_eq!(status, StatusCode::OK);
     let seen = parse_seen(&body);
     assert_eq!(seen.one("ms-aspnetcore-token"), Some("fixed-for-this-test"));
@@ -79,7 +127,7 @@ async fn hand_composed_stack_in_the_documented_order() {
     assert!(!seen.has("ms-aspnetcore-event"));
     assert!(!seen.has("ms-aspnetcore-winauthtoken"));
 
-    let (_, status, _, body) = send(front, get("/elsewhere", &[])).await;
+    let Response { status, body, .. } = request(front, get("/elsewhere", &[])).await;
     assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
     assert_eq!(&body[..], b"fallback");
 }
@@ -116,7 +164,7 @@ async fn windows_token_is_forwarded_as_given_off_windows() {
         ServiceBuilder::new()
             .layer(StripModuleHeadersLayer::new())
             .layer(ForwardWindowsTokenLayer::forwarding())
-            .service(MiniForwarder::new()),
+            .service(Proxy::new(to_backend, Body::new)),
     );
     let front = serve(
         "127.0.0.1:0",
@@ -125,7 +173,8 @@ async fn windows_token_is_forwarded_as_given_off_windows() {
         svc,
     )
     .await;
-    let (_, _, _, body) = send(front, get("/", &[("ms-aspnetcore-winauthtoken", "1")])).await;
+    let Response { body, .. } =
+        request(front, get("/", &[("ms-aspnetcore-winauthtoken", "1")])).await;
     let seen = parse_seen(&body);
     assert_eq!(seen.all("ms-aspnetcore-winauthtoken"), ["3a8"]);
 }
@@ -136,7 +185,7 @@ async fn windows_token_is_not_sent_when_forwarding_is_off() {
     let svc = FakeWindowsAuth(
         ServiceBuilder::new()
             .layer(ForwardWindowsTokenLayer::disabled())
-            .service(MiniForwarder::new()),
+            .service(Proxy::new(to_backend, Body::new)),
     );
     let front = serve(
         "127.0.0.1:0",
@@ -145,7 +194,8 @@ async fn windows_token_is_not_sent_when_forwarding_is_off() {
         svc,
     )
     .await;
-    let (_, status, _, body) = send(front, get("/", &[("ms-aspnetcore-winauthtoken", "1")])).await;
+    let Response { status, body, .. } =
+        request(front, get("/", &[("ms-aspnetcore-winauthtoken", "1")])).await;
     assert_eq!(status, StatusCode::OK);
     assert!(!parse_seen(&body).has("ms-aspnetcore-winauthtoken"));
 }

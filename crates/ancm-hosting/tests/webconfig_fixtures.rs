@@ -1,5 +1,8 @@
 //! Synthetic web.config cases the real corpus lacks: every attribute and range edge,
 //! entities, collections, element selection, positions with BOM/CRLF, malformed XML.
+//!
+//! One file, over 500 lines, for the whole element: each test takes one attribute or rule
+//! in turn through the small parse helpers below.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! What the workspace's tests share, so that each test file says only what it checks: real
-//! parts throughout (sockets on 127.0.0.1, a real hyper server, real clients), every wait
-//! bounded by [`LIMIT`].
+//! parts throughout (sockets on 127.0.0.1, real hyper servers and clients, real child
+//! processes), every wait bounded by [`LIMIT`].
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -22,19 +22,37 @@
 //!   upgrades), optionally a service per connection built from the peer address, with a
 //!   graceful stop.
 //! - [`client`]: a raw HTTP/1.1 client for tests that must control the exact bytes (repeated
-//!   or lowercase headers, odd methods) and read the answer as sent.
+//!   or lowercase headers, odd methods) and read the answer as sent; hyper's client for the
+//!   rest; and a request straight into a tower service, without a socket.
+//! - [`backends`]: backends started in-process (around a closure, scripted byte by byte, or
+//!   echoing what they saw), the python echo backend a site runs as a child, and the
+//!   smallest forwarder to put in front of them.
+//! - [`body`]: bodies for streaming tests: generated on the fly, counted as they arrive.
+//! - [`process`]: child processes: binaries of the workspace built once per run, free ports,
+//!   waiting for a listener, a log line or an exit, and the `ancm` gateway as a child.
+//! - [`site`]: temporary site folders with a `web.config`.
 //!
-//! It is a dev-dependency only, of any crate of the workspace, and depends on none of them,
-//! so every crate's tests can use it without a cycle. What only one crate's tests need (an
-//! app that reports what a layer did, say) stays in that crate's tests; what several share
-//! comes here, one module per kind of part: servers, clients, and, as tests that start child
-//! processes move here, a `process` module for them.
+//! It is a dev-dependency only, of any package of the workspace, and depends on none of
+//! them, so every package's tests can use it without a cycle (and without unifying features
+//! of our crates across test runs). What needs our crates' types stays in the test files, or
+//! comes in as a closure or a function: [`backends::Proxy`] is told by a function where each
+//! request goes.
 #![forbid(unsafe_code)]
 
+use std::error::Error;
 use std::time::Duration;
 
+pub mod backends;
+pub mod body;
 pub mod client;
+pub mod process;
 pub mod server;
+pub mod site;
 
-/// The bound on any single wait of a test helper: a network step, a stop, an answer.
-pub const LIMIT: Duration = Duration::from_secs(20);
+/// The bound on any single wait of a test helper: a network step, a child starting or
+/// stopping, an answer. Generous, because the machines that run the tests are shared: it
+/// bounds a hang, it does not measure speed.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// The error type of boxed bodies and services.
+pub type BoxError = Box<dyn Error + Send + Sync>;

@@ -23,8 +23,8 @@
 //! Connections are served as `axum::serve` serves them (hyper-util's automatic HTTP/1.1 or
 //! HTTP/2 builder, upgrades and extended CONNECT enabled), each in a task of the server, so
 //! dropping the [`TestServer`] ends them all; [`TestServer::shutdown`] stops accepting and
-//! lets the requests in flight finish first.
-use std::error::Error;
+//! lets the requests in flight finish first; [`TestServer::detach`] keeps it serving for the
+//! rest of the test.
 use std::net::{Ipv4Addr, SocketAddr};
 
 use http::{Request, Response};
@@ -36,11 +36,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
-use tower_service::Service;
+use tower::Service;
 
-use crate::LIMIT;
-
-type BoxError = Box<dyn Error + Send + Sync>;
+use crate::{BoxError, LIMIT};
 
 /// A server on a loopback port, serving until [`shutdown`](Self::shutdown) or drop.
 #[derive(Debug)]
@@ -92,6 +90,9 @@ impl TestServer {
                     accepted = listener.accept() => {
                         // A failed accept (the peer gave up already) concerns that one only.
                         let Ok((stream, peer)) = accepted else { continue };
+                        // Small writes go out at once, as from a real server: no test waits
+                        // on Nagle's algorithm.
+                        let _ = stream.set_nodelay(true);
                         let service = TowerToHyperService::new(make(peer));
                         let connection = builder
                             .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -119,6 +120,17 @@ impl TestServer {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Keep serving until the test's runtime ends, and return the address: for a helper that
+    /// hands out an address only (a backend the test starts and never stops).
+    pub fn detach(self) -> SocketAddr {
+        let addr = self.addr;
+        tokio::spawn(async move {
+            let _serving = self;
+            std::future::pending::<()>().await;
+        });
+        addr
     }
 
     /// Stop accepting, let the requests in flight finish (for [`LIMIT`] at most; then they

@@ -1,7 +1,5 @@
 //! Both halves over real sockets: client → front (the ANCM bundle + the real forwarder) →
 //! backend (`iis-integration` in front of an app reporting what it learned).
-mod layers_support;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
@@ -9,21 +7,57 @@ use ancm_front::backend::BackendTarget;
 use ancm_front::conn::ConnectionInfo;
 use ancm_front::forward::{ForwardConfig, Forwarder};
 use ancm_front::win_auth_token::WindowsIdentity;
-use ancm_front::{AncmConfig, AncmLayer};
+use ancm_front::{AddExtensionLayer, AncmConfig, AncmLayer, Body};
 use ancm_protocol::{AppPath, PairingToken, client_cert};
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response as HttpResponse, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use iis_integration::{
     ClientAddr, ClientCertificate, IisConfig, IisIntegrationLayer, PeerAddr, Scheme,
     ShutdownSignal, WindowsUser,
 };
-use layers_support::{Facts, get, send, serve};
+use test_support::client::{self, Response, request, request_from};
+use test_support::server::TestServer;
 use tokio::net::TcpListener;
-use tower::{Layer as _, ServiceExt as _};
+use tower::Layer as _;
+
+/// Which connection facts the front attaches.
+#[derive(Clone)]
+enum Facts {
+    /// From the accepted TCP connection.
+    Tcp,
+    /// A fixed mock (TLS tests).
+    Mock(ConnectionInfo),
+}
+
+/// A front on `bind` serving `svc`, with the connection facts and `target` attached to each
+/// request as the accept loop and a backend selector would.
+async fn serve<S>(bind: &str, target: BackendTarget, facts: Facts, svc: S) -> SocketAddr
+where
+    S: tower::Service<Request<Incoming>, Response = HttpResponse<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let listener = TcpListener::bind(bind).await.expect("bind front");
+    let local = listener.local_addr().expect("front addr");
+    let svc = AddExtensionLayer::new(target).layer(svc);
+    TestServer::on(listener, move |peer| {
+        let info = match &facts {
+            Facts::Tcp => ConnectionInfo::plain(peer, local),
+            Facts::Mock(info) => info.clone(),
+        };
+        AddExtensionLayer::new(info).layer(svc.clone())
+    })
+    .detach()
+}
+
+/// A GET with these header lines (repeated names give repeated lines).
+fn get(path: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
+    client::get_request("example.test", path, headers)
+}
 
 /// What the app saw, one `key: value` line each.
 #[derive(Debug)]
@@ -111,26 +145,13 @@ async fn backend(app_path: &str) -> Backend {
                 format!("{name}={}", String::from_utf8_lossy(value.as_bytes())),
             );
         }
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(out))))
+        Ok::<_, Infallible>(HttpResponse::new(Full::new(Bytes::from(out))))
     });
     let svc = iis.layer(app);
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, peer)) = listener.accept().await else {
-                return;
-            };
-            let svc = svc.clone();
-            tokio::spawn(async move {
-                let hyper_svc = service_fn(move |mut req: Request<Incoming>| {
-                    req.extensions_mut().insert(PeerAddr(peer));
-                    svc.clone().oneshot(req)
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), hyper_svc)
-                    .await;
-            });
-        }
-    });
+    TestServer::on(listener, move |peer| {
+        AddExtensionLayer::new(PeerAddr(peer)).layer(svc.clone())
+    })
+    .detach();
     Backend {
         addr,
         token,
@@ -149,7 +170,7 @@ async fn front(bind: &str, backend: &Backend, config: AncmConfig, facts: Facts) 
 async fn client_address_port_and_scheme_are_restored_exactly() {
     let be = backend("/").await;
     let front = front("127.0.0.1:0", &be, AncmConfig::default(), Facts::Tcp).await;
-    let (client, status, _, body) = send(front, get("/hello?x=1", &[])).await;
+    let (client, Response { status, body, .. }) = request_from(front, get("/hello?x=1", &[])).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     let view = AppView::parse(&body);
     assert_eq!(view.get("client"), Some(client.to_string().as_str()));
@@ -163,13 +184,13 @@ async fn client_address_port_and_scheme_are_restored_exactly() {
 async fn the_backend_rejects_requests_that_bypass_the_front() {
     let be = backend("/").await;
     // Straight to the backend: no token → 400.
-    let (_, status, _, _) = send(be.addr, get("/", &[])).await;
+    let Response { status, .. } = request(be.addr, get("/", &[])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // Through a front with the wrong token → 400 as well.
     let target = BackendTarget::new(be.addr, Some(PairingToken::generate()));
     let svc = AncmLayer::default().layer(Forwarder::new(ForwardConfig::default()));
     let wrong = serve("127.0.0.1:0", target, Facts::Tcp, svc).await;
-    let (_, status, _, _) = send(wrong, get("/", &[])).await;
+    let Response { status, .. } = request(wrong, get("/", &[])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -181,7 +202,7 @@ async fn ipv6_client_is_restored() {
     }
     let be = backend("/").await;
     let front = front("[::1]:0", &be, AncmConfig::default(), Facts::Tcp).await;
-    let (client, status, _, body) = send(front, get("/", &[])).await;
+    let (client, Response { status, body, .. }) = request_from(front, get("/", &[])).await;
     assert_eq!(status, StatusCode::OK);
     assert!(client.is_ipv6());
     let view = AppView::parse(&body);
@@ -198,7 +219,7 @@ async fn tls_client_facts_reach_the_app() {
         Some(der),
     );
     let front = front("127.0.0.1:0", &be, AncmConfig::default(), Facts::Mock(info)).await;
-    let (_, status, _, body) = send(front, get("/", &[])).await;
+    let Response { status, body, .. } = request(front, get("/", &[])).await;
     assert_eq!(status, StatusCode::OK);
     let view = AppView::parse(&body);
     assert_eq!(view.get("client"), Some("[2001:db8::42]:50123"));
@@ -218,7 +239,7 @@ async fn client_sent_module_headers_never_reach_the_app() {
     ];
     let mut req = get("/iisintegration", &forged);
     *req.method_mut() = http::Method::POST;
-    let (_, status, _, body) = send(front, req).await;
+    let Response { status, body, .. } = request(front, req).await;
     // Not the shutdown answer (202): the event header was removed on the way.
     assert_eq!(status, StatusCode::OK);
     assert!(!be.shutdown.is_triggered());
@@ -243,7 +264,7 @@ async fn connection_nominated_headers_cannot_remove_injected_ones() {
             ("x-forwarded-proto", "https"),
         ],
     );
-    let (client, status, _, body) = send(front, req).await;
+    let (client, Response { status, body, .. }) = request_from(front, req).await;
     assert_eq!(status, StatusCode::OK, "the token was removed");
     let view = AppView::parse(&body);
     assert_eq!(view.get("client"), Some(client.to_string().as_str()));
@@ -261,7 +282,7 @@ async fn spoofed_forwarded_values_to_the_left_do_not_win() {
             ("x-forwarded-proto", "https"),
         ],
     );
-    let (client, _, _, body) = send(front, req).await;
+    let (client, Response { body, .. }) = request_from(front, req).await;
     let view = AppView::parse(&body);
     // The backend reads one hop from the right (ForwardLimit 1): ours.
     assert_eq!(view.get("client"), Some(client.to_string().as_str()));
@@ -276,11 +297,11 @@ async fn app_path_round_trip() {
         ..AncmConfig::default()
     };
     let front = front("127.0.0.1:0", &be, config, Facts::Tcp).await;
-    let (_, status, _, body) = send(front, get("/Shop/cart", &[])).await;
+    let Response { status, body, .. } = request(front, get("/Shop/cart", &[])).await;
     assert_eq!(status, StatusCode::OK);
     // The front forwarded the full path; the backend stripped its base.
     assert_eq!(AppView::parse(&body).get("path"), Some("/cart"));
-    let (_, status, _, _) = send(front, get("/shopping", &[])).await;
+    let Response { status, .. } = request(front, get("/shopping", &[])).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -315,7 +336,8 @@ async fn windows_identity_reaches_the_app_as_its_handle_value() {
     let target = BackendTarget::new(be.addr, Some(be.token.clone()));
     let svc = FakeWindowsAuth(AncmLayer::default().layer(Forwarder::new(ForwardConfig::default())));
     let front = serve("127.0.0.1:0", target, Facts::Tcp, svc).await;
-    let (_, status, _, body) = send(front, get("/", &[("ms-aspnetcore-winauthtoken", "1")])).await;
+    let Response { status, body, .. } =
+        request(front, get("/", &[("ms-aspnetcore-winauthtoken", "1")])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(AppView::parse(&body).get("winuser"), Some("2a4"));
 }
@@ -328,7 +350,7 @@ async fn windows_identity_without_a_backend_process_handle_is_502_3() {
     let target = BackendTarget::new(be.addr, Some(be.token.clone()));
     let svc = FakeWindowsAuth(AncmLayer::default().layer(Forwarder::new(ForwardConfig::default())));
     let front = serve("127.0.0.1:0", target, Facts::Tcp, svc).await;
-    let (_, status, _, body) = send(front, get("/", &[])).await;
+    let Response { status, body, .. } = request(front, get("/", &[])).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(String::from_utf8_lossy(&body).contains("HTTP Error 502.3"));
 }

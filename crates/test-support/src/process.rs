@@ -1,0 +1,371 @@
+//! Child processes: binaries of the workspace built for the test run, free ports, and bounded
+//! waits for a listener, a log line, an exit or a condition.
+//!
+//! ```
+//! use std::time::Duration;
+//! use test_support::process::{eventually, free_port};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let port = free_port();
+//! assert!((1025..=48_000).contains(&port));
+//! assert!(eventually(Duration::from_secs(1), || true).await);
+//! # });
+//! ```
+//!
+//! A binary of another package (`ancm-site-demo` for the gateway's tests) is not built by
+//! `cargo test` of the package whose tests run it: [`workspace_binary`] builds it, once per
+//! test run, with the profile and target directory of the running test. An example of the
+//! test's own package is built by `cargo test` already: [`example`] finds it, and builds it
+//! only when a filtered run (`cargo test --test NAME`) did not.
+use std::collections::BTreeSet;
+use std::io::Read as _;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+use crate::LIMIT;
+
+/// The bound on a `cargo build` a test asks for: a cold build of a binary and its
+/// dependencies on a busy machine.
+const BUILD_LIMIT: Duration = Duration::from_secs(15 * 60);
+
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The binary `bin` of workspace package `package`, built with `cargo build` once per test
+/// run (a no-op when it is fresh), with the running test's profile and target directory.
+///
+/// # Panics
+///
+/// If the build fails or takes longer than 15 minutes.
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    let path = profile_dir().join(exe_name(bin));
+    build_once(&path, &["--package", package, "--bin", bin]);
+    path
+}
+
+/// The example `name` of workspace package `package`, next to the running test's binaries
+/// (where `cargo test` of that package puts its examples), built with `cargo build` when it
+/// is not there.
+///
+/// # Panics
+///
+/// If it has to be built and the build fails or takes longer than 15 minutes.
+pub fn example(package: &str, name: &str) -> PathBuf {
+    let path = profile_dir().join("examples").join(exe_name(name));
+    if !path.is_file() {
+        build_once(&path, &["--package", package, "--example", name]);
+    }
+    path
+}
+
+fn exe_name(name: &str) -> String {
+    format!("{name}{}", std::env::consts::EXE_SUFFIX)
+}
+
+/// `target/<profile>` of the running test binary (`target/<profile>/deps/<test>`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Build `path` with `cargo build ARGS` unless this test run built it already.
+fn build_once(path: &Path, args: &[&str]) {
+    static BUILT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+    // Held through the build: a second test that needs the binary waits for the first build.
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    if built.contains(path) {
+        return;
+    }
+    cargo_build(args);
+    built.insert(path.to_path_buf());
+}
+
+fn cargo_build(args: &[&str]) {
+    let profile_dir = profile_dir();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("test-support is crates/test-support in the workspace");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    // From the workspace root, so that its `.cargo/config.toml` applies as it did to the
+    // build of the running test.
+    command.current_dir(workspace).arg("build").args(args);
+    match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") => {}
+        Some(profile) => {
+            command.args(["--profile", profile]);
+        }
+        None => panic!("no profile directory in {}", profile_dir.display()),
+    }
+    let parent = profile_dir.parent().expect("target/<profile>");
+    // `target/<profile>`, or `target/<triple>/<profile>` when the tests were built with
+    // `--target`: cargo marks the root of a target directory with CACHEDIR.TAG.
+    if parent.join("CACHEDIR.TAG").is_file() {
+        command.arg("--target-dir").arg(parent);
+    } else {
+        let root = parent.parent().expect("target/<triple>/<profile>");
+        command
+            .arg("--target-dir")
+            .arg(root)
+            .arg("--target")
+            .arg(parent.file_name().expect("a target triple directory"));
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run cargo build");
+    let mut stderr = child.stderr.take().expect("cargo's stderr");
+    let output = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + BUILD_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("cargo build's status") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(POLL * 4);
+    };
+    let output = output.join().unwrap_or_default();
+    match status {
+        Some(status) if status.success() => {}
+        Some(status) => panic!("cargo build {args:?} failed ({status}):\n{output}"),
+        None => panic!("cargo build {args:?} took longer than {BUILD_LIMIT:?}:\n{output}"),
+    }
+}
+
+/// A loopback port to give a child to listen on: free on 127.0.0.1 and, where the host has
+/// IPv6, on ::1, and within 1025–48000 (the ports ANCM accepts in `ASPNETCORE_PORT`). The
+/// system picks it, so tests running at once get different ones.
+///
+/// # Panics
+///
+/// If no such port turns up in 100 tries.
+pub fn free_port() -> u16 {
+    let has_ipv6 = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok();
+    for _ in 0..100 {
+        let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback port");
+        let port = v4.local_addr().expect("its address").port();
+        if port <= 48_000 && (!has_ipv6 || TcpListener::bind((Ipv6Addr::LOCALHOST, port)).is_ok()) {
+            return port;
+        }
+    }
+    panic!("no free loopback port within 1025-48000 in 100 tries");
+}
+
+/// Whether process `pid` runs: it exists and has not exited (a zombie, whose parent has not
+/// collected its status yet, has).
+#[cfg(unix)]
+pub fn is_running(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the command name, which is in parentheses and may hold any
+            // character.
+            Ok(stat) => !stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+            Err(_) => false,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        i32::try_from(pid)
+            .is_ok_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
+    }
+}
+
+/// Send SIGTERM to process `pid` (gone already: nothing to do).
+#[cfg(unix)]
+pub fn terminate(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+}
+
+/// Wait up to `timeout` for `cond` to hold, looking every 50 ms; whether it did.
+pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Wait up to `limit` for `child` to exit; its status.
+///
+/// # Panics
+///
+/// If it is still running after `limit`.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child's status") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {} did not exit within {limit:?}",
+            child.id()
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Wait until something accepts connections on `addr`.
+///
+/// # Panics
+///
+/// If nothing does within [`LIMIT`].
+pub fn wait_listening(addr: SocketAddr) {
+    let deadline = Instant::now() + LIMIT;
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Read `child`'s stderr until a line contains `needle`; the lines up to it. The rest is
+/// read and dropped in a task, so the child never blocks on a full pipe.
+///
+/// # Panics
+///
+/// If stderr is not piped, or no such line comes within [`LIMIT`].
+pub async fn wait_for_line(child: &mut tokio::process::Child, needle: &str) -> Vec<String> {
+    let stderr = child.stderr.take().expect("the child's stderr is piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    tokio::time::timeout(LIMIT, async {
+        while let Some(line) = lines.next_line().await.expect("read stderr") {
+            let done = line.contains(needle);
+            seen.push(line);
+            if done {
+                return;
+            }
+        }
+        panic!("stderr ended without {needle:?}: {seen:#?}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} on stderr within {LIMIT:?}"));
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    seen
+}
+
+/// Wait for `child` to exit; its exit code.
+///
+/// # Panics
+///
+/// If it does not exit within [`LIMIT`] or a signal ended it.
+pub async fn exit_code(child: &mut tokio::process::Child) -> i32 {
+    let status = tokio::time::timeout(LIMIT, child.wait())
+        .await
+        .expect("the child exits in time")
+        .expect("the child's status");
+    status.code().expect("exited, not killed")
+}
+
+/// Peak resident set of this process so far, in KiB (`VmHWM` in `/proc/self/status`; 0 where
+/// there is none).
+pub fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The `ancm` gateway running as a child: `ancm run SITE --listen 127.0.0.1:PORT ARGS…`,
+/// with `RUST_LOG=warn` and its stderr passed through. Dropping it stops it with SIGTERM
+/// (and kills it after 10 s).
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct Gateway {
+    child: Option<Child>,
+    /// Where it listens for plain HTTP.
+    pub addr: SocketAddr,
+}
+
+#[cfg(unix)]
+impl Gateway {
+    /// Start `exe` (the `ancm` binary: `env!("CARGO_BIN_EXE_ancm")` in its package's tests)
+    /// on `site` with `args`, on a free port, and wait until it accepts connections.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot be started or does not listen within [`LIMIT`].
+    pub fn start(exe: impl AsRef<Path>, site: &Path, args: &[&str]) -> Gateway {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let child = Command::new(exe.as_ref())
+            .arg("run")
+            .arg(site)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the gateway");
+        let gateway = Gateway {
+            child: Some(child),
+            addr,
+        };
+        wait_listening(addr);
+        gateway
+    }
+
+    /// SIGTERM, and wait (30 s at most) for the exit status.
+    ///
+    /// # Panics
+    ///
+    /// If it was stopped already or does not exit in time.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("a running gateway");
+        terminate(child.id());
+        wait_exit(&mut child, Duration::from_secs(30))
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            terminate(child.id());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(POLL);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Temporary site folders, as `ancm run` and `ancm_hosting::Application` take them.
+//!
+//! ```
+//! use test_support::site;
+//!
+//! let dir = site::with_config(&site::python_echo_config(r#"stdoutLogEnabled="false""#, &[("TEST_MARK", "1")]));
+//! let text = std::fs::read_to_string(dir.path().join("web.config")).unwrap();
+//! assert!(text.contains(r#"<environmentVariable name="TEST_MARK" value="1" />"#));
+//! ```
+use std::fmt::Write as _;
+
+use tempfile::TempDir;
+
+use crate::backends::python_echo;
+
+/// An empty site folder, removed when dropped.
+///
+/// # Panics
+///
+/// If no temporary folder can be made.
+pub fn empty() -> TempDir {
+    tempfile::tempdir().expect("a temporary folder")
+}
+
+/// A site folder with `web.config` = `config`, removed when dropped.
+///
+/// # Panics
+///
+/// If it cannot be written.
+pub fn with_config(config: &str) -> TempDir {
+    let dir = empty();
+    std::fs::write(dir.path().join("web.config"), config).expect("write web.config");
+    dir
+}
+
+/// A web.config that runs `python3` with the python echo backend
+/// ([`backends::python_echo`](crate::backends::python_echo)), out of process, with
+/// `startupTimeLimit="20"` and `shutdownTimeLimit="5"`, then `attrs` on the `<aspNetCore>`
+/// element and `env` as its environment variables.
+pub fn python_echo_config(attrs: &str, env: &[(&str, &str)]) -> String {
+    let vars = env.iter().fold(String::new(), |mut vars, (name, value)| {
+        let _ = writeln!(
+            vars,
+            "        <environmentVariable name=\"{name}\" value=\"{value}\" />"
+        );
+        vars
+    });
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <location path="." inheritInChildApplications="false">
+    <system.webServer>
+      <aspNetCore processPath="python3" arguments="&quot;{}&quot;" hostingModel="outofprocess" startupTimeLimit="20" shutdownTimeLimit="5" {attrs}>
+        <environmentVariables>
+{vars}        </environmentVariables>
+      </aspNetCore>
+    </system.webServer>
+  </location>
+</configuration>
+"#,
+        python_echo().display()
+    )
+}
