@@ -235,11 +235,13 @@ impl Child {
 
     /// The backend process record for `BackendTarget` (pid of the listener).
     pub(crate) fn backend_process(listener_pid: u32) -> ancm_front::BackendProcess {
-        ancm_front::BackendProcess {
-            pid: listener_pid,
-            #[cfg(windows)]
-            handle: super::windows::open_for_dup(listener_pid),
-        }
+        #[cfg(windows)]
+        return ancm_front::BackendProcess::with_handle(
+            listener_pid,
+            super::windows::open_for_dup(listener_pid),
+        );
+        #[cfg(not(windows))]
+        ancm_front::BackendProcess::new(listener_pid)
     }
 }
 
