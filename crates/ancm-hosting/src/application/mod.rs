@@ -51,6 +51,7 @@ use reload::Files;
 use crate::app_offline::{AppOffline, Change};
 use crate::config::{self, AspNetCoreConfig, ConfigError};
 use crate::supervisor::environment::{detailed_errors, worker_env};
+use crate::supervisor::in_flight::Admission;
 use crate::supervisor::{LaunchContext, LaunchSpec, Supervisor};
 use crate::sync;
 
@@ -333,8 +334,15 @@ impl Application {
     }
 
     /// The admission decision for one request: a ready backend (started if needed), or the
-    /// response to send instead (503 app_offline / 500.0 / 502.5 / 503).
+    /// response to send instead (503 app_offline / 500.0 / 502.5 / 503). The request is not
+    /// counted in flight: a stop does not wait for it (the [layer](Self::layer) does that).
     pub async fn backend(&self) -> Result<BackendTarget, Response<Body>> {
+        self.inner.admit().await.map(|(target, _)| target)
+    }
+
+    /// [`backend`](Self::backend), with the request counted in flight until the
+    /// [`Admission`] is dropped.
+    pub(crate) async fn admit(&self) -> Result<(BackendTarget, Admission), Response<Body>> {
         self.inner.admit().await
     }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use super::{Generation, Inner, WEB_CONFIG};
 use crate::app_offline::{self, Change};
@@ -14,9 +14,6 @@ use crate::sync;
 
 /// How often a request may look at app_offline.htm and web.config (protocol §1.1: 200 ms).
 const CHECK_INTERVAL_MS: u64 = 200;
-
-/// How long old backends keep running after requests switched to new ones.
-const SWITCH_DRAIN: Duration = Duration::from_millis(500);
 
 /// What identifies a version of web.config: modification time, length and content hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,9 +212,8 @@ impl Inner {
                 tracing::info!(
                     "switched requests to the new configuration; stopping the old processes"
                 );
-                // Requests that picked an old backend just before the switch still have to
-                // reach it before it stops listening.
-                tokio::time::sleep(SWITCH_DRAIN).await;
+                // Requests that picked an old backend just before the switch reach it first:
+                // the stop waits for them (bounded).
                 old.stop().await;
             }
         }

@@ -43,6 +43,7 @@ pub(crate) struct Child {
     kill: Arc<Notify>,
     intentional: AtomicBool,
     serving: AtomicBool,
+    unreachable: AtomicBool,
     exited: Arc<AtomicBool>,
     captured: Option<Captured>,
     log_file: Option<PathBuf>,
@@ -114,6 +115,7 @@ impl Child {
             kill: kill.clone(),
             intentional: AtomicBool::new(false),
             serving: AtomicBool::new(false),
+            unreachable: AtomicBool::new(false),
             exited: exited.clone(),
             captured,
             log_file,
@@ -231,6 +233,18 @@ impl Child {
                 Signal::Terminate => false,
             }
         }
+    }
+
+    /// Marks the child as unable to serve: its port refused a connection, though its exit
+    /// is not recorded (yet).
+    pub(crate) fn mark_unreachable(&self) {
+        self.unreachable.store(true, Ordering::Release);
+    }
+
+    /// Whether requests may be given to it: it has not exited and its port did not refuse a
+    /// connection.
+    pub(crate) fn can_serve(&self) -> bool {
+        !self.has_exited() && !self.unreachable.load(Ordering::Acquire)
     }
 
     /// The backend process record for `BackendTarget` (pid of the listener).
