@@ -80,8 +80,8 @@ pub struct BackendProcess {
 }
 
 impl BackendProcess {
-    /// The process `pid`, not retired (on Windows without a handle: set
-    /// [`handle`](Self::handle) to forward Windows tokens to it).
+    /// The process `pid`, not retired (on Windows without a handle: use `with_handle` to
+    /// forward Windows tokens to it).
     pub fn new(pid: u32) -> Self {
         Self {
             pid,

@@ -82,6 +82,9 @@
 //! * `requestTimeout` is a per-phase timeout like WinHTTP's ([`RequestTimeout`]); a backend
 //!   that dies mid-body makes the client connection abort (never a silently truncated
 //!   response).
+//! * A body-less idempotent request lost with a reused keep-alive connection before any
+//!   response byte is sent once more on a new connection, and backend connections in use are
+//!   capped with `503.2` past the cap ([`forward`], protocol §8.21, §8.22).
 #![deny(unsafe_code)]
 
 pub mod app_path;

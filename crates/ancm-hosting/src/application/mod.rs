@@ -30,6 +30,13 @@
 //!   error text is shown only when detailed errors are enabled.
 //! * When app_offline.htm disappears, the next request starts a fresh child with the current
 //!   configuration.
+//! * Stopping a child (app_offline, recycle, shutdown) first lets the requests already given
+//!   it reach it (until answered, at most 1 s), then retires its
+//!   [`BackendProcess`](ancm_front::BackendProcess) so every forwarder closes its idle
+//!   connections to it, then sends the shutdown message (protocol §2.9, §8.23).
+//! * A request answered `502` makes the application try a connect to its child; a child whose
+//!   port refuses it gets no further request, even before its exit is recorded (protocol
+//!   §2.7).
 mod admission;
 mod layer;
 mod reload;

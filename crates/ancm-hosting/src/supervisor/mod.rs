@@ -8,7 +8,7 @@
 //! `rapidFailsPerMinute` of them in a sliding 60-second window block new starts. A request
 //! answered `502` makes the supervisor look whether the child still listens; one that does
 //! not serves no further request. Stopping lets the requests already given the child reach
-//! it (up to [`in_flight::ADMITTED_DRAIN`]), retires it (every forwarder drops its idle
+//! it (until answered, at most 1 s), retires it (every forwarder drops its idle
 //! connections to it), then sends the HTTP shutdown message, then signals, then kills the
 //! tree.
 //!
