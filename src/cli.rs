@@ -86,6 +86,25 @@ pub struct RunArgs {
     #[arg(long = "drain-timeout", value_name = "SECONDS", default_value_t = 30)]
     pub drain_timeout: u64,
 
+    /// Backend connections each application may have in use at once (all its processes and
+    /// worker threads together). A request over the cap waits up to
+    /// --backend-connection-wait seconds for one, then gets 503.2.
+    #[arg(
+        long = "max-backend-connections",
+        value_name = "N",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_backend_connections: u64,
+
+    /// How long a request over --max-backend-connections waits for a connection, in seconds.
+    #[arg(
+        long = "backend-connection-wait",
+        value_name = "SECONDS",
+        default_value_t = 5
+    )]
+    pub backend_connection_wait: u64,
+
     /// Worker threads (default: the CPUs this process may run on).
     #[arg(long = "threads", value_name = "N")]
     pub threads: Option<usize>,

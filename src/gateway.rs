@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use ancm_front::forward::{ForwardConfig, Forwarder};
+use ancm_front::forward::{ConnectionLimit, ForwardConfig, Forwarder};
 use ancm_front::limits::{Limits, LimitsLayer, RequestLimits};
 use ancm_front::{AncmConfig, AncmLayer, Body};
 use ancm_hosting::application::{Application, ApplicationOptions, ApplicationService};
@@ -24,6 +24,14 @@ use crate::server::{Listener, Server, ServerHandle};
 /// layers, the forwarder. Every application has this same type, so the router needs no
 /// boxing.
 type AppStack = Limits<ApplicationService<ancm_front::bundle::Ancm<Forwarder>>>;
+
+/// One application with the forwarder configuration of its stacks (one per runtime thread):
+/// clones of one configuration count backend connections together.
+struct Hosted {
+    path: AppPath,
+    app: Application,
+    forward: ForwardConfig,
+}
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -105,9 +113,10 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
     for addr in &args.https_listen {
         listeners.push(bind(*addr, tls.clone())?);
     }
-    let mut applications: Vec<(AppPath, Application)> = Vec::new();
+    let mut applications: Vec<Hosted> = Vec::new();
+    let backend_connections = usize::try_from(args.max_backend_connections).unwrap_or(usize::MAX);
     for (path, dir) in apps {
-        if applications.iter().any(|(p, _)| *p == path) {
+        if applications.iter().any(|hosted| hosted.path == path) {
             return Err(GatewayError::DuplicateApp(path));
         }
         let options = ApplicationOptions::new(dir.clone()).app_path(path.clone());
@@ -119,10 +128,15 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
             source,
         })?;
         tracing::info!(app_path = %path, site = %dir.display(), "application");
-        applications.push((path, app));
+        // Each BackendTarget carries its web.config requestTimeout, so a recycle applies a
+        // new one; the forwarder's own (ANCM's default) is only the fallback.
+        let limit = ConnectionLimit::new(backend_connections)
+            .wait(Duration::from_secs(args.backend_connection_wait));
+        let forward = ForwardConfig::default().connection_limit(limit);
+        applications.push(Hosted { path, app, forward });
     }
     // Longest path first: the most specific application wins, like IIS applications.
-    applications.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_str().len()));
+    applications.sort_by_key(|hosted| std::cmp::Reverse(hosted.path.as_str().len()));
     let applications = Arc::new(applications);
 
     let server = Server::new(ConnectionLimits {
@@ -167,7 +181,7 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
     tracing::info!("stopping the backend processes");
     // The worker runtimes keep running meanwhile: supervisor tasks they started must see
     // their children exit.
-    futures_util::future::join_all(applications.iter().map(|(_, app)| app.shutdown())).await;
+    futures_util::future::join_all(applications.iter().map(|hosted| hosted.app.shutdown())).await;
     let _ = release.send(true);
     for (thread, _) in workers {
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
@@ -181,7 +195,7 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
 fn worker(
     index: usize,
     listeners: Vec<Listener>,
-    applications: Arc<Vec<(AppPath, Application)>>,
+    applications: Arc<Vec<Hosted>>,
     handle: ServerHandle,
     mut released: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<(
@@ -230,13 +244,13 @@ fn flag_limits(args: &RunArgs, defaults: RequestLimits) -> RequestLimits {
 }
 
 /// This runtime's router: one stack per application, with its own backend connection pool.
-fn router(applications: &[(AppPath, Application)]) -> Router {
+fn router(applications: &[Hosted]) -> Router {
     let routes: Vec<Route> = applications
         .iter()
-        .map(|(path, app)| Route {
-            path: path.clone(),
-            app: app.clone(),
-            stack: stack(app),
+        .map(|hosted| Route {
+            path: hosted.path.clone(),
+            app: hosted.app.clone(),
+            stack: stack(hosted),
         })
         .collect();
     Router {
@@ -244,10 +258,9 @@ fn router(applications: &[(AppPath, Application)]) -> Router {
     }
 }
 
-fn stack(app: &Application) -> AppStack {
-    // Each BackendTarget carries its web.config requestTimeout, so a recycle applies a new
-    // one; the forwarder's own (ANCM's default) is only the fallback.
-    let forwarder = Forwarder::new(ForwardConfig::default());
+fn stack(hosted: &Hosted) -> AppStack {
+    let app = &hosted.app;
+    let forwarder = Forwarder::new(hosted.forward.clone());
     let ancm = AncmLayer::new(AncmConfig {
         app_path: app.app_path().clone(),
         forward_windows_auth_token: app.forward_windows_auth_token(),

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use ancm_protocol::{AppPath, PairingToken};
 
 use crate::RequestTimeout;
+use crate::forward::PoolLinks;
 
 /// Where a request goes: the backend's loopback address, its pairing token, and its process.
 #[derive(Clone, Debug)]
@@ -51,7 +52,22 @@ impl BackendTarget {
     }
 }
 
-/// The backend process, as far as the front needs to know it.
+/// The backend process, as far as the front needs to know it: its pid, and whether it is
+/// retired.
+///
+/// Forwarders keep keep-alive connections per backend process, not per address alone: an
+/// old and a new process may listen on the same fixed port one after the other.
+/// [`retire`](Self::retire) it before telling the process to shut down (protocol §2.9): every
+/// forwarder drops its idle connections to it at once and pools none afterwards, so no
+/// request is handed a connection the backend is about to close.
+///
+/// ```
+/// use ancm_front::BackendProcess;
+/// let process = BackendProcess::new(4242);
+/// assert!(!process.is_retired());
+/// process.retire();
+/// assert!(process.is_retired());
+/// ```
 #[derive(Debug)]
 pub struct BackendProcess {
     /// Process id of the process that listens on the backend port.
@@ -59,4 +75,44 @@ pub struct BackendProcess {
     /// A handle to that process with `PROCESS_DUP_HANDLE` access (Windows only).
     #[cfg(windows)]
     pub handle: Option<std::os::windows::io::OwnedHandle>,
+    /// Its identity in the connection pools and the pools that hold connections to it.
+    pools: PoolLinks,
+}
+
+impl BackendProcess {
+    /// The process `pid`, not retired (on Windows without a handle: use `with_handle` to
+    /// forward Windows tokens to it).
+    pub fn new(pid: u32) -> Self {
+        Self {
+            pid,
+            #[cfg(windows)]
+            handle: None,
+            pools: PoolLinks::new(),
+        }
+    }
+
+    /// The process `pid` with a handle for duplicating Windows tokens into it.
+    #[cfg(windows)]
+    pub fn with_handle(pid: u32, handle: Option<std::os::windows::io::OwnedHandle>) -> Self {
+        Self {
+            handle,
+            ..Self::new(pid)
+        }
+    }
+
+    /// Marks the process as about to shut down: every forwarder drops its idle keep-alive
+    /// connections to it now and pools none afterwards. Requests that still carry it as their
+    /// target open fresh connections. Idempotent.
+    pub fn retire(&self) {
+        self.pools.retire();
+    }
+
+    /// Whether [`retire`](Self::retire) was called.
+    pub fn is_retired(&self) -> bool {
+        self.pools.is_retired()
+    }
+
+    pub(crate) fn pool_links(&self) -> &PoolLinks {
+        &self.pools
+    }
 }

@@ -70,6 +70,14 @@ impl ErrorPage {
         )
     }
 
+    /// 503.2 "Service Unavailable": the backend connection limit was reached and no
+    /// connection came free in time (IIS uses 503.2 for its concurrent request limit).
+    pub fn backend_busy() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, 2, "Service Unavailable").solutions(&[
+            "The application already has as many requests in progress as the gateway allows; try again shortly.",
+        ])
+    }
+
     /// A page with any status, substatus and general error type.
     pub fn new(status: StatusCode, substatus: u16, kind: &'static str) -> Self {
         Self {

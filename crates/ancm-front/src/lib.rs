@@ -95,6 +95,9 @@
 //!   http.sys refuses most of these before ANCM sees them.
 //! * `MS-ASPNETCORE*` response headers are removed before the client sees them (protocol
 //!   §8.26); ANCM passes them on.
+//! * A body-less idempotent request lost with a reused keep-alive connection before any
+//!   response byte is sent once more on a new connection, and backend connections in use are
+//!   capped with `503.2` past the cap ([`forward`], protocol §8.27, §8.28).
 #![deny(unsafe_code)]
 
 pub mod app_path;

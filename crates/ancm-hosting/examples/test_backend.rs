@@ -8,7 +8,8 @@
 //!   `ignore-all`: also ignore SIGTERM;
 //! * `grandchild`: start a copy of itself in `normal` mode and wait for it (the copy listens).
 //!
-//! Routes: `/env` (the variables it received), `/pid`, `/slow?ms=N`, `/crash` (exit 1).
+//! Routes: `/env` (the variables it received), `/pid`, `/slow?ms=N`, `/crash` (exit 1),
+//! `/hang-up` (stop listening and close every connection, but keep running until a signal).
 //!
 //! ```no_run
 //! // cargo run -p ancm-hosting --example test_backend  (with ASPNETCORE_PORT set)
@@ -16,6 +17,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +25,9 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+
+/// Set by `/hang-up`: after closing its listener and connections the process stays.
+static HUNG_UP: AtomicBool = AtomicBool::new(false);
 
 const ENV_NAMES: &[&str] = &[
     "ASPNETCORE_PORT",
@@ -124,6 +129,10 @@ async fn run(mode: String) -> i32 {
     }
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+    if HUNG_UP.load(Ordering::SeqCst) {
+        println!("test backend no longer listening; running until a signal");
+        std::future::pending::<()>().await;
+    }
     println!("test backend exiting gracefully");
     0
 }
@@ -197,6 +206,11 @@ async fn handle(
                 .unwrap_or(500);
             tokio::time::sleep(Duration::from_millis(ms)).await;
             reply(StatusCode::OK, std::process::id().to_string())
+        }
+        "/hang-up" => {
+            HUNG_UP.store(true, Ordering::SeqCst);
+            let _ = stop.send(true);
+            reply(StatusCode::OK, "hanging up".into())
         }
         "/crash" => {
             println!("crashing on request");

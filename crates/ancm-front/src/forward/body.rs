@@ -97,13 +97,23 @@ impl std::fmt::Debug for RequestBody {
 }
 
 impl RequestBody {
+    /// No body.
+    pub(crate) fn empty() -> Self {
+        Self { inner: None }
+    }
+
+    /// Whether the request has no body at all (known when it was made).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inner.is_none()
+    }
+
     pub(crate) fn new<B>(body: B, timeout: RequestTimeout) -> Self
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
         if body.is_end_stream() {
-            return Self { inner: None };
+            return Self::empty();
         }
         Self {
             inner: Some(Box::pin(ClientBody {
@@ -189,7 +199,8 @@ pin_project_lite::pin_project! {
     /// The backend's response body: streamed as it arrives, failed on an idle gap longer than
     /// `requestTimeout` or when the backend cuts it short, and giving its keep-alive
     /// connection back to the pool only once read to the very end. Dropped early (client
-    /// gone), the connection is closed instead of pooled.
+    /// gone), the connection is closed instead of pooled. Either way its place under the
+    /// connection limit comes free then.
     #[derive(Debug)]
     pub(crate) struct ResponseBody {
         #[pin]
@@ -199,10 +210,10 @@ pin_project_lite::pin_project! {
 }
 
 impl ResponseBody {
-    pub(crate) fn new(body: Incoming, timeout: RequestTimeout, checkout: Option<Checkout>) -> Self {
+    pub(crate) fn new(body: Incoming, timeout: RequestTimeout, checkout: Checkout) -> Self {
         let mut this = Self {
             inner: IdleTimeout::new(body, timeout),
-            checkout,
+            checkout: Some(checkout),
         };
         if this.inner.inner.is_end_stream() {
             this.release();

@@ -33,13 +33,25 @@ pub enum ForwardError {
     /// or a server run without upgrade support).
     #[error("the backend switched protocols but the client connection cannot be upgraded")]
     UpgradeUnavailable,
+    /// The [`ConnectionLimit`](super::ConnectionLimit) was reached and no connection came
+    /// free within its wait.
+    #[error("all {max} backend connections stayed in use for {waited:?}")]
+    ConnectionLimit {
+        /// The cap.
+        max: usize,
+        /// How long the request waited.
+        waited: Duration,
+    },
 }
 
 impl ForwardError {
     /// The status the client gets: 413 when the request body went over the
     /// [limit](crate::limits), 400 when reading the client's body failed (protocol §1.7),
-    /// else 502 (502.3 page).
+    /// 503 when no backend connection came free (503.2 page), else 502 (502.3 page).
     pub fn status(&self) -> http::StatusCode {
+        if let Self::ConnectionLimit { .. } = self {
+            return http::StatusCode::SERVICE_UNAVAILABLE;
+        }
         let mut cause: Option<&(dyn StdError + 'static)> = self.source();
         while let Some(err) = cause {
             if err.is::<crate::limits::BodyTooLarge>() {

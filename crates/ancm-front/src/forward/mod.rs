@@ -41,7 +41,8 @@
 //!   [`Inherit`](RequestTimeout::Inherit).
 //! * **Failures** before the response head → the 502.3 page ([`ErrorPage::forwarding_failure`])
 //!   and an `ERROR` event with the cause; a client body over the [limit](crate::limits) →
-//!   413; a client body read error → 400. Failures after the head (backend closed early,
+//!   413; a client body read error → 400; no backend connection free within the
+//!   [connection limit](ConnectionLimit)'s wait → 503.2. Failures after the head (backend closed early,
 //!   fewer bytes than its `Content-Length`, idle timeout) fail the response body, so hyper
 //!   aborts the client connection (HTTP/1.1) or resets the stream (HTTP/2): a client never
 //!   sees a silently truncated response. A client that goes away drops the backend exchange
@@ -51,9 +52,46 @@
 //!   connection leaves the pool. The client connection must be served with upgrades enabled
 //!   (`serve_connection_with_upgrades` in hyper-util).
 //!
-//! Backend connections: a pool of keep-alive HTTP/1.1 connections per backend address with
-//! `TCP_NODELAY`, or one h2c (HTTP/2 prior knowledge) connection per address with
-//! [`ForwardConfig::http2`]; upgrade requests always use HTTP/1.1.
+//! Backend connections: a pool of keep-alive HTTP/1.1 connections per backend with
+//! `TCP_NODELAY`, or one h2c (HTTP/2 prior knowledge) connection per backend with
+//! [`ForwardConfig::http2`]; upgrade requests always use HTTP/1.1. A backend is its address
+//! and, when the target names one, its [`BackendProcess`](crate::BackendProcess): a new
+//! process on the same fixed port never gets the old one's connections, and
+//! [`BackendProcess::retire`](crate::BackendProcess::retire) makes every forwarder drop its
+//! idle connections to a process about to be told to shut down (protocol §2.9).
+//!
+//! * **Idle connections** live at most [`ForwardConfig::pool_idle_timeout`] (90 s, below
+//!   Kestrel's 130 s keep-alive timeout), so the forwarder closes an idle connection before
+//!   the backend does. No timer runs for them: age is checked when a connection is taken
+//!   and the oldest are pruned when one is put back. A pool without traffic keeps its idle
+//!   connections until the backend closes them or the process is retired; none is ever
+//!   used past the timeout.
+//! * **The connection limit** ([`ForwardConfig::connection_limit`], default 1024 in use at
+//!   once, shared by clones of the configuration): a request that finds every place taken
+//!   waits up to 5 s for one, then gets 503 ([`ErrorPage::backend_busy`], 503.2). Taking a
+//!   free place costs no timer and no allocation.
+//!
+//! # When a request is sent twice
+//!
+//! A keep-alive connection can be closed by the backend (its keep-alive timeout, its
+//! graceful shutdown) just as a request is written to it; the request then fails before any
+//! response byte, though the backend never processed it. The rule, modelled on nginx's
+//! `proxy_next_upstream error` and hyper-util's retry of canceled requests:
+//!
+//! * A **pooled** connection found closed before the request was written is skipped; the
+//!   request goes on the next one (any request: nothing was sent).
+//! * A pooled connection **lost after the request was written** (closed or reset while
+//!   writing or before the response: hyper's incomplete-message, canceled and closed errors,
+//!   `ECONNRESET`, `EPIPE`) sends the request **once more on a new connection** when no byte
+//!   of a response had arrived, the request has **no body**, and its method is
+//!   **idempotent** (RFC 9110 §9.2.2: `GET`, `HEAD`, `OPTIONS`, `TRACE`, `PUT`, `DELETE`).
+//!   Request bodies are never buffered for a replay: a request with a body is sent once.
+//! * Nothing is retried after a response byte arrived, after a timeout, or on a connection
+//!   that was new (the backend's failure is then real).
+//!
+//! The copy a replay needs (method, URI, version, headers) is kept only for such requests on
+//! a connection that was idle for at least a millisecond: keep-alive timeouts are seconds, so
+//! a connection reused sooner cannot have hit one, and the busy path allocates nothing.
 //!
 //! # Where it differs from ANCM
 //!
@@ -61,23 +99,34 @@
 //!   backend's `Date` passes instead of being replaced (hyper adds one only when missing).
 //! * WebSocket traffic is relayed as bytes, not re-framed: frames, close codes and reasons
 //!   arrive exactly as sent; a backend failure closes the client connection.
-//! * The idle keep-alive pool has no timer of its own: a connection the backend closed is
-//!   noticed and skipped at checkout, and a request that could not be written on a pooled
-//!   connection is retried once on a fresh one (never after it was written).
+//! * A body-less idempotent request lost with a reused keep-alive connection before any
+//!   response byte is sent once more on a new connection (above); what WinHTTP does there is
+//!   unverified (protocol §8.27).
+//! * Backend connections in use are capped ([`ConnectionLimit`]); a request over the cap
+//!   waits, then gets 503.2. ANCM has no such cap (IIS's own concurrent request limit
+//!   answers 503.2 too) (protocol §8.28).
 //! * An HTTP/1.1 backend response with more than 100 header lines fails (502.3) unless
 //!   [`ForwardConfig::max_response_headers`] is raised (hyper parses up to 100 without
 //!   allocating).
 //!
 //! [`ErrorPage::forwarding_failure`]: crate::error_page::ErrorPage::forwarding_failure
+//! [`ErrorPage::backend_busy`]: crate::error_page::ErrorPage::backend_busy
 use std::net::SocketAddr;
 
 pub(crate) mod body;
 mod error;
+mod io;
+mod limit;
 mod pool;
+mod retry;
 mod service;
 mod upgrade;
 
+use std::time::Duration;
+
 pub use error::{BodyError, ForwardError};
+pub use limit::ConnectionLimit;
+pub(crate) use pool::PoolLinks;
 pub use service::{Forwarder, ResponseFuture};
 
 use crate::RequestTimeout;
@@ -100,6 +149,15 @@ pub struct ForwardConfig {
     pub default_target: Option<SocketAddr>,
     /// Idle keep-alive connections kept per backend (more are closed). Default 256.
     pub max_idle_per_backend: usize,
+    /// How long a keep-alive connection may sit idle before the forwarder closes it instead
+    /// of using it. Keep it below the backends' own keep-alive timeout (Kestrel: 130 s), so
+    /// an idle connection is closed by the forwarder rather than raced against the backend
+    /// closing it. Default 90 s.
+    pub pool_idle_timeout: Duration,
+    /// The cap on backend connections in use at once, and how long a request waits for one
+    /// before it gets 503. Clones of this configuration share the count. Default
+    /// [`ConnectionLimit::default`]: 1024, 5 s.
+    pub connection_limit: ConnectionLimit,
     /// Largest backend response head accepted; larger → 502.3. Default 64 KiB, WinHTTP's
     /// limit in ANCM (protocol §1.3).
     pub max_response_header_bytes: usize,
@@ -115,6 +173,8 @@ impl Default for ForwardConfig {
             http2: false,
             default_target: None,
             max_idle_per_backend: 256,
+            pool_idle_timeout: Duration::from_secs(90),
+            connection_limit: ConnectionLimit::default(),
             max_response_header_bytes: 64 * 1024,
             max_response_headers: None,
         }
@@ -143,6 +203,18 @@ impl ForwardConfig {
     /// Set [`max_idle_per_backend`](Self::max_idle_per_backend).
     pub fn max_idle_per_backend(mut self, max: usize) -> Self {
         self.max_idle_per_backend = max;
+        self
+    }
+
+    /// Set [`pool_idle_timeout`](Self::pool_idle_timeout).
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// Set [`connection_limit`](Self::connection_limit).
+    pub fn connection_limit(mut self, limit: ConnectionLimit) -> Self {
+        self.connection_limit = limit;
         self
     }
 

@@ -1,38 +1,166 @@
-//! Keep-alive connections to the backends, keyed by address.
+//! Keep-alive connections to the backends, keyed by backend process and address.
 //!
 //! A small pool of its own instead of hyper-util's legacy `Client`: one mutex-guarded
-//! stack of idle HTTP/1.1 senders per backend address (LIFO, so the warmest connection is
-//! reused and the surplus ones age out at the backend), one shared HTTP/2 sender per address
-//! when h2c is on. A connection goes back on the stack only when its response body was read
-//! to the end; no extra task per request. See `benches/forwarder.rs` for the comparison.
-use std::collections::HashMap;
+//! stack of idle HTTP/1.1 senders per backend (LIFO, so the warmest connection is reused and
+//! the surplus ones age out), one shared HTTP/2 sender per backend when h2c is on. A
+//! connection goes back on the stack only when its response body was read to the end; no
+//! extra task or timer per request. See `benches/forwarder.rs` for the comparison.
+//!
+//! A backend is its address plus, when known, its [`BackendProcess`]: a new process on the
+//! same fixed port never gets the old one's connections. A pool that keeps connections to a
+//! process registers with it, so [`BackendProcess::retire`] reaches every pool (one per
+//! runtime thread in `ancm run`) and drops their idle connections to it.
+//!
+//! Idle connections older than the idle timeout are closed lazily, with no timer: at
+//! checkout (the stack is ordered by age, so the first expired one means all below it are
+//! too) and at check-in (the oldest are pruned from the bottom).
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::body::RequestBody;
 use super::error::{Chain, ForwardError};
-use crate::RequestTimeout;
+use super::io::{BackendIo, Heard};
+use super::retry::{self, Replay};
+use crate::{BackendProcess, RequestTimeout};
 
 /// Pool settings derived from the forwarder's configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct PoolConfig {
     pub(crate) max_idle_per_backend: usize,
+    pub(crate) idle_timeout: Duration,
     pub(crate) max_response_header_bytes: usize,
     pub(crate) max_response_headers: Option<usize>,
 }
 
+/// One backend as the pool tells backends apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    addr: SocketAddr,
+    /// [`PoolLinks::id`] of its process; 0 when the process is unknown.
+    process: u64,
+}
+
+/// Where an exchange goes: the address, and the process listening there when known.
+#[derive(Debug, Clone)]
+pub(crate) struct Dest {
+    pub(crate) addr: SocketAddr,
+    pub(crate) process: Option<Arc<BackendProcess>>,
+}
+
+impl Dest {
+    fn key(&self) -> Key {
+        Key {
+            addr: self.addr,
+            process: self.process.as_ref().map_or(0, |p| p.pool_links().id),
+        }
+    }
+
+    fn retired(&self) -> bool {
+        self.process.as_ref().is_some_and(|p| p.is_retired())
+    }
+
+    /// Registers `pool` as holding connections to this backend; false once it is retired.
+    fn register(&self, pool: &Arc<Inner>) -> bool {
+        self.process
+            .as_ref()
+            .is_none_or(|p| p.pool_links().register(pool))
+    }
+}
+
+/// A backend process's side of the pools: its identity, whether it is retired, and the pools
+/// that may hold connections to it.
 #[derive(Debug)]
-struct Inner {
-    idle: Mutex<HashMap<SocketAddr, Vec<http1::SendRequest<RequestBody>>>>,
-    h2: Mutex<HashMap<SocketAddr, http2::SendRequest<RequestBody>>>,
+pub(crate) struct PoolLinks {
+    id: u64,
+    retired: AtomicBool,
+    pools: Mutex<Vec<Weak<Inner>>>,
+}
+
+impl PoolLinks {
+    pub(crate) fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            retired: AtomicBool::new(false),
+            pools: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// Marks the process retired and drops every pool's connections to it. A pool putting a
+    /// connection back meanwhile either registered before the list was taken (and is
+    /// emptied here) or sees the flag when it registers (and keeps nothing).
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        let pools = std::mem::take(&mut *self.pools.lock().unwrap_or_else(PoisonError::into_inner));
+        for pool in pools.iter().filter_map(Weak::upgrade) {
+            pool.forget_process(self.id);
+        }
+    }
+
+    /// Adds `pool` (once); false when the process is retired. Called under the pool's lock.
+    fn register(&self, pool: &Arc<Inner>) -> bool {
+        let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.is_retired() {
+            return false;
+        }
+        if !pools
+            .iter()
+            .any(|p| std::ptr::eq(p.as_ptr(), Arc::as_ptr(pool)))
+        {
+            pools.retain(|p| p.strong_count() > 0);
+            pools.push(Arc::downgrade(pool));
+        }
+        true
+    }
+}
+
+/// An idle HTTP/1.1 connection and since when it is idle.
+#[derive(Debug)]
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+/// An HTTP/1.1 connection: its sender and the marker of bytes from the backend.
+#[derive(Debug)]
+struct Conn {
+    tx: http1::SendRequest<RequestBody>,
+    heard: Heard,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    idle: Mutex<HashMap<Key, VecDeque<Idle>>>,
+    h2: Mutex<HashMap<Key, http2::SendRequest<RequestBody>>>,
     config: PoolConfig,
+}
+
+impl Inner {
+    /// Drops the idle connections to a retired process (every address it had).
+    fn forget_process(&self, process: u64) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|key, _| key.process != process);
+        self.h2
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|key, _| key.process != process);
+    }
 }
 
 /// The connection pool; clones share it.
@@ -41,19 +169,37 @@ pub(crate) struct Pool {
     inner: Arc<Inner>,
 }
 
-/// An HTTP/1.1 connection lent to one exchange. [`Checkout::release`] returns it to the pool;
-/// dropping it closes the connection (the exchange ended in an unknown state).
+/// What one exchange holds until its response body ended: its HTTP/1.1 connection (none for
+/// h2c streams) and its place under the [`ConnectionLimit`](super::ConnectionLimit).
+/// [`Checkout::release`] returns the connection to the pool; dropping it closes the
+/// connection (the exchange ended in an unknown state). Either way the place comes free.
 #[derive(Debug)]
 pub(crate) struct Checkout {
-    tx: http1::SendRequest<RequestBody>,
-    addr: SocketAddr,
+    lent: Option<Lent>,
+    _permit: OwnedSemaphorePermit,
+}
+
+#[derive(Debug)]
+struct Lent {
+    conn: Conn,
+    dest: Dest,
     pool: Pool,
 }
 
 impl Checkout {
+    /// A place for an exchange with no pooled connection (h2c).
+    pub(crate) fn stream(permit: OwnedSemaphorePermit) -> Self {
+        Self {
+            lent: None,
+            _permit: permit,
+        }
+    }
+
     /// Give the connection back for the next request.
     pub(crate) fn release(self) {
-        self.pool.put(self.addr, self.tx);
+        if let Some(Lent { conn, dest, pool }) = self.lent {
+            pool.put(&dest, conn);
+        }
     }
 }
 
@@ -81,33 +227,59 @@ impl Pool {
         }
     }
 
-    fn take_idle(&self, addr: SocketAddr) -> Option<http1::SendRequest<RequestBody>> {
+    /// The newest idle connection to `key` still open and younger than the idle timeout,
+    /// with how long it was idle.
+    fn take_idle(&self, key: Key) -> Option<(Conn, Duration)> {
+        let timeout = self.inner.config.idle_timeout;
         let mut idle = self
             .inner
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let stack = idle.get_mut(&addr)?;
-        while let Some(tx) = stack.pop() {
-            if !tx.is_closed() {
-                return Some(tx);
+        let stack = idle.get_mut(&key)?;
+        let now = Instant::now();
+        while let Some(entry) = stack.pop_back() {
+            let idle_for = now.saturating_duration_since(entry.since);
+            if idle_for >= timeout {
+                // Ordered by age: everything below is older still.
+                stack.clear();
+                return None;
+            }
+            if !entry.conn.tx.is_closed() {
+                return Some((entry.conn, idle_for));
             }
         }
         None
     }
 
-    fn put(&self, addr: SocketAddr, tx: http1::SendRequest<RequestBody>) {
-        if tx.is_closed() {
+    fn put(&self, dest: &Dest, conn: Conn) {
+        if conn.tx.is_closed() || dest.retired() {
             return;
         }
+        let key = dest.key();
+        let config = &self.inner.config;
         let mut idle = self
             .inner
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let stack = idle.entry(addr).or_default();
-        if stack.len() < self.inner.config.max_idle_per_backend {
-            stack.push(tx);
+        let stack = match idle.get_mut(&key) {
+            Some(stack) => stack,
+            None => {
+                if !dest.register(&self.inner) {
+                    return;
+                }
+                idle.entry(key).or_default()
+            }
+        };
+        let now = Instant::now();
+        while stack.front().is_some_and(|oldest| {
+            now.saturating_duration_since(oldest.since) >= config.idle_timeout
+        }) {
+            stack.pop_front();
+        }
+        if stack.len() < config.max_idle_per_backend {
+            stack.push_back(Idle { conn, since: now });
         }
     }
 
@@ -115,7 +287,7 @@ impl Pool {
         &self,
         addr: SocketAddr,
         timeout: RequestTimeout,
-    ) -> Result<TokioIo<TcpStream>, ForwardError> {
+    ) -> Result<TcpStream, ForwardError> {
         let stream = with_timeout(
             timeout,
             TcpStream::connect(addr),
@@ -127,15 +299,16 @@ impl Pool {
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY on a backend connection");
         }
-        Ok(TokioIo::new(stream))
+        Ok(stream)
     }
 
     async fn connect_h1(
         &self,
         addr: SocketAddr,
         timeout: RequestTimeout,
-    ) -> Result<http1::SendRequest<RequestBody>, ForwardError> {
-        let io = self.connect_tcp(addr, timeout).await?;
+    ) -> Result<Conn, ForwardError> {
+        let heard = Heard::default();
+        let io = BackendIo::new(self.connect_tcp(addr, timeout).await?, heard.clone());
         let config = &self.inner.config;
         let mut builder = http1::Builder::new();
         builder
@@ -145,7 +318,7 @@ impl Pool {
             builder.max_headers(max);
         }
         let (tx, conn) = builder
-            .handshake(io)
+            .handshake(TokioIo::new(io))
             .await
             .map_err(ForwardError::Handshake)?;
         tokio::spawn(async move {
@@ -155,7 +328,7 @@ impl Pool {
             }
         });
         tracing::trace!(backend = %addr, "new HTTP/1.1 backend connection");
-        Ok(tx)
+        Ok(Conn { tx, heard })
     }
 
     async fn connect_h2(
@@ -163,7 +336,7 @@ impl Pool {
         addr: SocketAddr,
         timeout: RequestTimeout,
     ) -> Result<http2::SendRequest<RequestBody>, ForwardError> {
-        let io = self.connect_tcp(addr, timeout).await?;
+        let io = TokioIo::new(self.connect_tcp(addr, timeout).await?);
         let (tx, conn) = http2::Builder::new(TokioExecutor::new())
             .max_header_list_size(
                 u32::try_from(self.inner.config.max_response_header_bytes).unwrap_or(u32::MAX),
@@ -181,68 +354,103 @@ impl Pool {
         Ok(tx)
     }
 
-    /// Send `req` over HTTP/1.1: a pooled connection if one is idle, else a new one. A pooled
-    /// connection that turns out to be closed before the request was written is skipped
-    /// (the request is retried on the next one); once written, a request is never retried.
+    /// Send `req` over HTTP/1.1: a pooled connection if one is idle, else a new one.
+    ///
+    /// The retry rule (module docs of `forward`): a pooled connection found closed before
+    /// the request was written is skipped for the next one; a connection lost after the
+    /// request was written, on a pooled connection, before any response byte came back,
+    /// sends a body-less idempotent request once more on a new connection. Nothing else is
+    /// retried.
     pub(crate) async fn send_h1(
         &self,
-        addr: SocketAddr,
+        dest: Dest,
         mut req: Request<RequestBody>,
         timeout: RequestTimeout,
+        permit: OwnedSemaphorePermit,
     ) -> Result<(Response<Incoming>, Checkout), ForwardError> {
+        let key = dest.key();
+        // Set once the request was sent again: the second attempt always opens a connection.
+        let mut replayed = false;
         loop {
-            let (mut tx, reused) = match self.take_idle(addr) {
-                Some(tx) => (tx, true),
-                None => (self.connect_h1(addr, timeout).await?, false),
+            let pooled = if replayed || dest.retired() {
+                None
+            } else {
+                self.take_idle(key)
             };
-            if reused && !tx.is_ready() && tx.ready().await.is_err() {
+            let (mut conn, idle_for) = match pooled {
+                Some((conn, idle_for)) => (conn, Some(idle_for)),
+                None => (self.connect_h1(dest.addr, timeout).await?, None),
+            };
+            let reused = idle_for.is_some();
+            if reused && !conn.tx.is_ready() && conn.tx.ready().await.is_err() {
                 continue;
             }
+            let replay = match idle_for {
+                Some(idle_for) if idle_for >= retry::MIN_IDLE_FOR_REPLAY => Replay::of(&req),
+                _ => None,
+            };
+            conn.heard.clear();
             let sent = with_timeout(
                 timeout,
-                tx.try_send_request(req),
+                conn.tx.try_send_request(req),
                 ForwardError::ResponseTimeout,
             )
             .await?;
             match sent {
                 Ok(resp) => {
+                    let lent = Lent {
+                        conn,
+                        dest,
+                        pool: self.clone(),
+                    };
                     return Ok((
                         resp,
                         Checkout {
-                            tx,
-                            addr,
-                            pool: self.clone(),
+                            lent: Some(lent),
+                            _permit: permit,
                         },
                     ));
                 }
-                Err(mut err) => match err.take_message() {
-                    Some(unsent) if reused => {
-                        tracing::debug!(backend = %addr, "pooled connection closed before use; retrying on another");
+                Err(mut err) => {
+                    if let Some(unsent) = err.take_message()
+                        && reused
+                    {
+                        tracing::debug!(backend = %dest.addr, "pooled connection closed before use; retrying on another");
                         req = unsent;
+                        continue;
                     }
-                    _ => return Err(ForwardError::Backend(err.into_error())),
-                },
+                    let err = err.into_error();
+                    match replay {
+                        Some(replay) if !conn.heard.anything() && retry::connection_lost(&err) => {
+                            tracing::debug!(backend = %dest.addr, error = %Chain(&err), "pooled connection lost before any response; sending the request again on a new connection");
+                            req = replay.into_request();
+                            replayed = true;
+                        }
+                        _ => return Err(ForwardError::Backend(err)),
+                    }
+                }
             }
         }
     }
 
-    /// Send `req` over the address's shared HTTP/2 connection, opening it if needed.
+    /// Send `req` over the backend's shared HTTP/2 connection, opening it if needed.
     pub(crate) async fn send_h2(
         &self,
-        addr: SocketAddr,
+        dest: &Dest,
         mut req: Request<RequestBody>,
         timeout: RequestTimeout,
     ) -> Result<Response<Incoming>, ForwardError> {
+        let key = dest.key();
         let cached = {
             let h2 = self.inner.h2.lock().unwrap_or_else(PoisonError::into_inner);
-            h2.get(&addr).filter(|tx| !tx.is_closed()).cloned()
+            h2.get(&key).filter(|tx| !tx.is_closed()).cloned()
         };
         let mut fresh = false;
         let mut tx = match cached {
             Some(tx) => tx,
             None => {
                 fresh = true;
-                self.new_h2(addr, timeout).await?
+                self.new_h2(dest, timeout).await?
             }
         };
         loop {
@@ -251,7 +459,7 @@ impl Pool {
                     return Err(ForwardError::Backend(err));
                 }
                 fresh = true;
-                tx = self.new_h2(addr, timeout).await?;
+                tx = self.new_h2(dest, timeout).await?;
                 continue;
             }
             let sent = with_timeout(
@@ -266,7 +474,7 @@ impl Pool {
                     Some(unsent) if !fresh => {
                         req = unsent;
                         fresh = true;
-                        tx = self.new_h2(addr, timeout).await?;
+                        tx = self.new_h2(dest, timeout).await?;
                     }
                     _ => return Err(ForwardError::Backend(err.into_error())),
                 },
@@ -276,26 +484,32 @@ impl Pool {
 
     async fn new_h2(
         &self,
-        addr: SocketAddr,
+        dest: &Dest,
         timeout: RequestTimeout,
     ) -> Result<http2::SendRequest<RequestBody>, ForwardError> {
-        let tx = self.connect_h2(addr, timeout).await?;
-        self.inner
-            .h2
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(addr, tx.clone());
+        let tx = self.connect_h2(dest.addr, timeout).await?;
+        let mut h2 = self.inner.h2.lock().unwrap_or_else(PoisonError::into_inner);
+        if dest.register(&self.inner) {
+            h2.insert(dest.key(), tx.clone());
+        }
         Ok(tx)
     }
 
-    /// Idle HTTP/1.1 connections currently pooled for `addr` (for tests and metrics).
+    /// Idle HTTP/1.1 connections to `addr` that a request could use now (tests and metrics).
     pub(crate) fn idle_count(&self, addr: SocketAddr) -> usize {
+        let timeout = self.inner.config.idle_timeout;
+        let now = Instant::now();
         let idle = self
             .inner
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        idle.get(&addr)
-            .map_or(0, |stack| stack.iter().filter(|tx| !tx.is_closed()).count())
+        idle.iter()
+            .filter(|(key, _)| key.addr == addr)
+            .flat_map(|(_, stack)| stack)
+            .filter(|entry| {
+                !entry.conn.tx.is_closed() && now.saturating_duration_since(entry.since) < timeout
+            })
+            .count()
     }
 }

@@ -15,7 +15,7 @@ use tower_service::Service;
 use super::ForwardConfig;
 use super::body::{RequestBody, ResponseBody};
 use super::error::{Chain, ForwardError};
-use super::pool::{Pool, PoolConfig};
+use super::pool::{Checkout, Dest, Pool, PoolConfig};
 use crate::error_page::ErrorPage;
 use crate::future;
 use crate::{BackendTarget, Body, BoxError, RequestTimeout};
@@ -30,9 +30,10 @@ struct Shared {
 /// [`BackendTarget`], else [`ForwardConfig::default_target`]) and streams the response back.
 ///
 /// Cheap to clone; clones share one connection pool. Never fails: a failure before the
-/// response head arrived becomes an error page response (502.3, or 413/400 for request-body
-/// faults), a failure afterwards an error of the response body, which makes hyper abort the
-/// client connection.
+/// response head arrived becomes an error page response (502.3, 413/400 for request-body
+/// faults, 503.2 when no backend connection came free under the
+/// [`ConnectionLimit`](super::ConnectionLimit)), a failure afterwards an error of the
+/// response body, which makes hyper abort the client connection.
 #[derive(Clone, Debug)]
 pub struct Forwarder {
     shared: Arc<Shared>,
@@ -43,6 +44,7 @@ impl Forwarder {
     pub fn new(config: ForwardConfig) -> Self {
         let pool = Pool::new(PoolConfig {
             max_idle_per_backend: config.max_idle_per_backend,
+            idle_timeout: config.pool_idle_timeout,
             max_response_header_bytes: config.max_response_header_bytes,
             max_response_headers: config.max_response_headers,
         });
@@ -56,7 +58,8 @@ impl Forwarder {
         &self.shared.config
     }
 
-    /// How many idle keep-alive HTTP/1.1 connections to `addr` are pooled right now.
+    /// How many idle keep-alive HTTP/1.1 connections to `addr` a request could use right now
+    /// (open, idle for less than the pool idle timeout, to any process at that address).
     pub fn idle_connections(&self, addr: SocketAddr) -> usize {
         self.shared.pool.idle_count(addr)
     }
@@ -101,14 +104,24 @@ where
 {
     let config = &shared.config;
     let target = req.extensions().get::<BackendTarget>();
-    let addr = target.map(|t| t.addr).or(config.default_target);
+    let dest = match target {
+        Some(t) => Dest {
+            addr: t.addr,
+            process: t.process.clone(),
+        },
+        None => match config.default_target {
+            Some(addr) => Dest {
+                addr,
+                process: None,
+            },
+            None => return failure(&ForwardError::NoTarget, None, req.method()),
+        },
+    };
+    let addr = dest.addr;
     // The backend's own requestTimeout wins (it follows web.config recycles).
     let timeout = target
         .map_or(RequestTimeout::Inherit, |t| t.request_timeout)
         .or(config.request_timeout);
-    let Some(addr) = addr else {
-        return failure(&ForwardError::NoTarget, None, req.method());
-    };
     let (mut parts, body) = req.into_parts();
     let method = parts.method.clone();
     // Only a request that still names an upgrade (the hop-by-hop layer keeps just the
@@ -152,14 +165,22 @@ where
     parts.extensions = http::Extensions::new();
     let out = Request::from_parts(parts, RequestBody::new(body, timeout));
 
+    let limit = &config.connection_limit;
+    let Some(permit) = limit.acquire().await else {
+        let err = ForwardError::ConnectionLimit {
+            max: limit.max(),
+            waited: limit.max_wait(),
+        };
+        return failure(&err, Some(addr), &method);
+    };
     let (resp, checkout) = if use_h2 {
-        match shared.pool.send_h2(addr, out, timeout).await {
-            Ok(resp) => (resp, None),
+        match shared.pool.send_h2(&dest, out, timeout).await {
+            Ok(resp) => (resp, Checkout::stream(permit)),
             Err(err) => return failure(&err, Some(addr), &method),
         }
     } else {
-        match shared.pool.send_h1(addr, out, timeout).await {
-            Ok((resp, checkout)) => (resp, Some(checkout)),
+        match shared.pool.send_h1(dest, out, timeout, permit).await {
+            Ok(sent) => sent,
             Err(err) => return failure(&err, Some(addr), &method),
         }
     };
@@ -219,6 +240,10 @@ fn failure(err: &ForwardError, addr: Option<SocketAddr>, method: &Method) -> Res
         StatusCode::BAD_REQUEST => {
             tracing::info!(backend, %method, error = %Chain(err), "reading the client request body failed");
             ErrorPage::new(status, 0, "Bad Request").into_response()
+        }
+        StatusCode::SERVICE_UNAVAILABLE => {
+            tracing::warn!(backend, %method, error = %Chain(err), "no backend connection came free (503.2)");
+            ErrorPage::backend_busy().into_response()
         }
         _ => {
             tracing::error!(backend, %method, error = %Chain(err), "forwarding to the backend failed (502.3)");

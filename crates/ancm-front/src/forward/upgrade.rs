@@ -14,13 +14,14 @@ use super::pool::Checkout;
 pub(crate) fn spawn_tunnel(
     client: OnUpgrade,
     backend: OnUpgrade,
-    checkout: Option<Checkout>,
+    checkout: Checkout,
     addr: SocketAddr,
 ) {
     tokio::spawn(async move {
+        // The backend connection leaves the pool for good (it now speaks another protocol)
+        // but counts under the connection limit until the tunnel closes.
+        let _checkout = checkout;
         let (client, backend) = tokio::join!(client, backend);
-        // The backend connection leaves the pool for good: it now speaks another protocol.
-        drop(checkout);
         let (client, backend) = match (client, backend) {
             (Ok(client), Ok(backend)) => (client, backend),
             (Err(error), _) => {

@@ -10,11 +10,15 @@ use http::Response;
 
 use super::{Generation, Inner};
 use crate::config::AspNetCoreConfig;
+use crate::supervisor::in_flight::Admission;
 use crate::supervisor::{StartError, StartFailure};
 
 impl Inner {
-    /// A ready backend (started if needed), or the response to send instead.
-    pub(super) async fn admit(self: &Arc<Self>) -> Result<BackendTarget, Response<Body>> {
+    /// A ready backend (started if needed) and the request's place among its requests in
+    /// flight, or the response to send instead.
+    pub(super) async fn admit(
+        self: &Arc<Self>,
+    ) -> Result<(BackendTarget, Admission), Response<Body>> {
         self.poll_files().await;
         for _ in 0..4 {
             if self.shutting_down.load(Ordering::Acquire) {
@@ -37,7 +41,7 @@ impl Inner {
                     supervisor,
                     detailed,
                 } => match supervisor.acquire().await {
-                    Ok(target) => return Ok(target),
+                    Ok(admitted) => return Ok(admitted),
                     Err(failure) if failure.error == StartError::Stopping => {
                         // A recycle or app_offline switched generations under us: look again.
                         if Arc::ptr_eq(&generation, &self.current()) {

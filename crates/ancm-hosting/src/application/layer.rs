@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use ancm_front::Body;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -33,6 +33,11 @@ impl<S> Layer<S> for ApplicationLayer {
 }
 
 /// Service of [`ApplicationLayer`]: admission, backend selection, then the inner service.
+///
+/// A request counts as in flight at its backend from admission until the inner service
+/// answered it, so a stop lets it reach the backend first. An answer `502` makes the
+/// application look whether the backend still listens (one loopback connect); a backend that
+/// refuses connections gets no further request.
 #[derive(Debug, Clone)]
 pub struct ApplicationService<S> {
     app: Application,
@@ -81,11 +86,16 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let app = self.app.clone();
         Box::pin(async move {
-            match app.backend().await {
-                Ok(target) => {
+            match app.admit().await {
+                Ok((target, admission)) => {
                     req.extensions_mut().insert(target);
                     std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
-                    inner.call(req).await
+                    // In flight until answered: a stop of this child waits for that.
+                    let resp = inner.call(req).await?;
+                    if resp.status() == StatusCode::BAD_GATEWAY {
+                        admission.check_after_bad_gateway().await;
+                    }
+                    Ok(resp)
                 }
                 Err(resp) => Ok(resp),
             }

@@ -34,6 +34,13 @@
 //!   the same settings (same bytes, reformatted, commented) changes nothing, and reading it
 //!   is not even looked at. The request limits ([`Application::request_limits`]) are part of
 //!   that configuration and follow its recycles.
+//! * Stopping a child (app_offline, recycle, shutdown) first lets the requests already given
+//!   it reach it (until answered, at most 1 s), then retires its
+//!   [`BackendProcess`](ancm_front::BackendProcess) so every forwarder closes its idle
+//!   connections to it, then sends the shutdown message (protocol §2.9, §8.29).
+//! * A request answered `502` makes the application try a connect to its child; a child whose
+//!   port refuses it gets no further request, even before its exit is recorded (protocol
+//!   §2.7).
 mod admission;
 mod layer;
 mod reload;
@@ -57,6 +64,7 @@ use crate::app_offline::{AppOffline, Change};
 use crate::config::{self, AspNetCoreConfig, ConfigError, IisRequestLimits};
 use crate::file_stamp::FileStamp;
 use crate::supervisor::environment::{detailed_errors, worker_env};
+use crate::supervisor::in_flight::Admission;
 use crate::supervisor::{LaunchContext, LaunchSpec, Supervisor};
 use crate::sync;
 
@@ -423,8 +431,15 @@ impl Application {
     }
 
     /// The admission decision for one request: a ready backend (started if needed), or the
-    /// response to send instead (503 app_offline / 500.0 / 502.5 / 503).
+    /// response to send instead (503 app_offline / 500.0 / 502.5 / 503). The request is not
+    /// counted in flight: a stop does not wait for it (the [layer](Self::layer) does that).
     pub async fn backend(&self) -> Result<BackendTarget, Response<Body>> {
+        self.inner.admit().await.map(|(target, _)| target)
+    }
+
+    /// [`backend`](Self::backend), with the request counted in flight until the
+    /// [`Admission`] is dropped.
+    pub(crate) async fn admit(&self) -> Result<(BackendTarget, Admission), Response<Body>> {
         self.inner.admit().await
     }
 

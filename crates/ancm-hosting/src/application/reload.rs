@@ -26,11 +26,6 @@ use crate::sync;
 /// How often a request may look at app_offline.htm and web.config (protocol §1.1: 200 ms).
 const CHECK_INTERVAL_MS: u64 = 200;
 
-/// How long backends keep running after requests switched away from them (to a new
-/// configuration, or to app_offline.htm): requests that picked one just before the switch
-/// still have to reach it before it stops listening.
-const SWITCH_DRAIN: Duration = Duration::from_millis(500);
-
 /// How long the watcher collects events before it looks at the files.
 const DEBOUNCE: Duration = Duration::from_millis(100);
 
@@ -183,10 +178,8 @@ impl Inner {
                 tracing::info!(file = %self.offline.path().display(), "app_offline.htm detected; stopping the application's processes");
                 if let Generation::Running { supervisor, .. } = &*self.current() {
                     let supervisor = supervisor.clone();
-                    self.spawn_pending(async move {
-                        tokio::time::sleep(SWITCH_DRAIN).await;
-                        supervisor.stop().await;
-                    });
+                    // The stop lets requests already given a child reach it first (bounded).
+                    self.spawn_pending(async move { supervisor.stop().await });
                 }
             }
             Change::CameOnline => {
@@ -293,7 +286,8 @@ impl Inner {
                 tracing::info!(
                     "switched requests to the new configuration; stopping the old processes"
                 );
-                tokio::time::sleep(SWITCH_DRAIN).await;
+                // Requests that picked an old backend just before the switch reach it first:
+                // the stop waits for them (bounded).
                 old.stop().await;
             }
         }

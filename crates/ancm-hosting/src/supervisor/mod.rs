@@ -5,8 +5,12 @@
 //! same slot wait for that start instead of starting a second process. A start makes up to 2
 //! attempts (new port each, same token), each waiting up to `startupTimeLimit` for the child
 //! or a descendant to listen on the port. An unexpected exit frees the slot; more than
-//! `rapidFailsPerMinute` of them in a sliding 60-second window block new starts. Stopping
-//! sends the HTTP shutdown message, then signals, then kills the tree.
+//! `rapidFailsPerMinute` of them in a sliding 60-second window block new starts. A request
+//! answered `502` makes the supervisor look whether the child still listens; one that does
+//! not serves no further request. Stopping lets the requests already given the child reach
+//! it (until answered, at most 1 s), retires it (every forwarder drops its idle
+//! connections to it), then sends the HTTP shutdown message, then signals, then kills the
+//! tree.
 //!
 //! The supervisor is driven through [`crate::application::Application`]; this module's only
 //! public items are the startup error types shown on the 502.5 page and in logs.
@@ -19,6 +23,7 @@
 pub(crate) mod command;
 pub(crate) mod environment;
 mod error;
+pub(crate) mod in_flight;
 mod launch;
 #[cfg(target_os = "linux")]
 mod linux;
@@ -38,23 +43,34 @@ use std::sync::{Arc, Mutex, RwLock};
 use ancm_front::BackendTarget;
 
 pub use error::{StartError, StartFailure};
+use in_flight::{Admission, InFlight};
 pub(crate) use launch::{LaunchContext, LaunchSpec};
 use process::Child;
 use rapid_fail::RapidFails;
 
 use crate::sync;
 
-/// A ready child and the target requests use.
-#[derive(Debug, Clone)]
-struct Ready {
+/// A ready child, the target requests use, and its requests in flight.
+#[derive(Debug)]
+pub(crate) struct Ready {
     child: Arc<Child>,
     target: BackendTarget,
+    in_flight: InFlight,
+}
+
+impl Ready {
+    /// Retires the child's backend process: every forwarder drops its idle connections to it.
+    fn retire(&self) {
+        if let Some(process) = &self.target.process {
+            process.retire();
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct Slot {
     /// The serving child; read on every request, written on start/exit/stop.
-    ready: RwLock<Option<Ready>>,
+    ready: RwLock<Option<Arc<Ready>>>,
     /// Held while a start is in progress, so a slot never gets two processes.
     start: tokio::sync::Mutex<()>,
     /// How many starts have finished (successful or not).
@@ -64,10 +80,15 @@ struct Slot {
 }
 
 impl Slot {
-    fn ready_target(&self) -> Option<BackendTarget> {
+    /// The serving child's target for one request, counted in flight; `None` when the slot
+    /// has no child that can serve.
+    fn admit(&self) -> Option<(BackendTarget, Admission)> {
         let guard = sync::read(&self.ready);
         let ready = guard.as_ref()?;
-        (!ready.child.has_exited()).then(|| ready.target.clone())
+        ready
+            .child
+            .can_serve()
+            .then(|| (ready.target.clone(), Admission::new(ready)))
     }
 }
 
@@ -81,8 +102,18 @@ struct Shared {
 }
 
 impl Shared {
-    /// Stops a ready child gracefully within `shutdownTimeLimit`, then kills its tree.
+    /// Stops a ready child: lets the requests already given it reach it, retires it, then
+    /// stops it gracefully within `shutdownTimeLimit` and kills its tree.
     async fn stop_ready(&self, ready: &Ready) {
+        let left = ready.in_flight.drain(in_flight::ADMITTED_DRAIN).await;
+        if left > 0 {
+            tracing::debug!(
+                pid = ready.child.pid(),
+                requests = left,
+                "requests given the child are still unanswered; stopping it anyway"
+            );
+        }
+        ready.retire();
         shutdown::stop_child(
             &ready.child,
             Some(ready.target.addr),
@@ -124,13 +155,14 @@ impl Supervisor {
         self.shared.stopping.load(Ordering::Acquire)
     }
 
-    /// A ready backend for one request: round-robin over the slots, starting the slot's
-    /// child if needed (waiting for a start already in progress).
-    pub(crate) async fn acquire(&self) -> Result<BackendTarget, Arc<StartFailure>> {
+    /// A ready backend for one request, counted in flight until the [`Admission`] is
+    /// dropped: round-robin over the slots, starting the slot's child if needed (waiting for
+    /// a start already in progress).
+    pub(crate) async fn acquire(&self) -> Result<(BackendTarget, Admission), Arc<StartFailure>> {
         let n = self.shared.slots.len().max(1);
         let idx = self.shared.next.fetch_add(1, Ordering::Relaxed) % n;
-        if let Some(t) = self.shared.slots.get(idx).and_then(Slot::ready_target) {
-            return Ok(t);
+        if let Some(admitted) = self.shared.slots.get(idx).and_then(Slot::admit) {
+            return Ok(admitted);
         }
         self.start_slot(idx).await
     }
@@ -159,15 +191,18 @@ impl Supervisor {
         result
     }
 
-    async fn start_slot(&self, idx: usize) -> Result<BackendTarget, Arc<StartFailure>> {
+    async fn start_slot(
+        &self,
+        idx: usize,
+    ) -> Result<(BackendTarget, Admission), Arc<StartFailure>> {
         let stopping = || Arc::new(StartFailure::new(StartError::Stopping));
         let Some(slot) = self.shared.slots.get(idx) else {
             return Err(stopping());
         };
         let seen = slot.finished.load(Ordering::Acquire);
         let _guard = slot.start.lock().await;
-        if let Some(t) = slot.ready_target() {
-            return Ok(t);
+        if let Some(admitted) = slot.admit() {
+            return Ok(admitted);
         }
         if self.is_stopping() {
             return Err(stopping());
@@ -180,30 +215,35 @@ impl Supervisor {
         {
             return Err(failure.clone());
         }
-        // A dead child's tree was already killed by its monitor.
-        sync::write(&slot.ready).take();
+        // A dead child's tree was already killed by its monitor; one that stopped listening
+        // may still run.
+        let replaced = sync::write(&slot.ready).take();
+        if let Some(old) = replaced {
+            self.replace_unreachable(idx, &old).await;
+        }
         let result = self.start_child(idx).await;
         let seq = slot.finished.fetch_add(1, Ordering::AcqRel) + 1;
         match result {
             Ok(ready) => {
-                let target = ready.target.clone();
-                let stored = {
+                let ready = Arc::new(ready);
+                let admitted = {
                     let mut w = sync::write(&slot.ready);
                     // Checked under the lock that `stop` takes after setting the flag, so
                     // either `stop` sees this child or we see the flag.
                     if self.is_stopping() {
-                        false
+                        None
                     } else {
                         ready.child.mark_serving();
-                        *w = Some(ready.clone());
-                        true
+                        *w = Some(Arc::clone(&ready));
+                        Some((ready.target.clone(), Admission::new(&ready)))
                     }
                 };
-                if stored {
-                    Ok(target)
-                } else {
-                    self.shared.stop_ready(&ready).await;
-                    Err(stopping())
+                match admitted {
+                    Some(admitted) => Ok(admitted),
+                    None => {
+                        self.shared.stop_ready(&ready).await;
+                        Err(stopping())
+                    }
                 }
             }
             Err(failure) => {
@@ -212,6 +252,21 @@ impl Supervisor {
                 Err(failure)
             }
         }
+    }
+
+    /// A slot's child that can no longer serve but has not exited (its port refused a
+    /// connection): a crashing child exits at once, and its monitor counts the crash; one
+    /// still running after [`in_flight::ADMITTED_DRAIN`] is stopped.
+    async fn replace_unreachable(&self, idx: usize, old: &Ready) {
+        if old.child.has_exited() || old.child.wait_exit(in_flight::ADMITTED_DRAIN).await {
+            return;
+        }
+        tracing::warn!(
+            slot = idx,
+            pid = old.child.pid(),
+            "the child stopped listening but is still running; stopping it"
+        );
+        self.shared.stop_ready(old).await;
     }
 
     /// Stops every child gracefully (in parallel) and waits for starts in progress; the
@@ -253,8 +308,10 @@ impl Supervisor {
 fn child_exited(shared: &Shared, idx: usize, pid: u32, status: &str, crash: bool) {
     if let Some(slot) = shared.slots.get(idx) {
         let mut w = sync::write(&slot.ready);
-        if w.as_ref().is_some_and(|r| r.child.pid() == pid) {
-            w.take();
+        if w.as_ref().is_some_and(|r| r.child.pid() == pid)
+            && let Some(ready) = w.take()
+        {
+            ready.retire();
         }
     }
     if crash {

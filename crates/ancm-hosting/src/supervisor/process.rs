@@ -44,6 +44,7 @@ pub(crate) struct Child {
     kill: Arc<Notify>,
     intentional: AtomicBool,
     serving: AtomicBool,
+    unreachable: AtomicBool,
     exited: Arc<AtomicBool>,
     captured: Option<Captured>,
     log_file: Option<PathBuf>,
@@ -120,6 +121,7 @@ impl Child {
             kill: kill.clone(),
             intentional: AtomicBool::new(false),
             serving: AtomicBool::new(false),
+            unreachable: AtomicBool::new(false),
             exited: exited.clone(),
             captured,
             log_file,
@@ -239,13 +241,27 @@ impl Child {
         }
     }
 
+    /// Marks the child as unable to serve: its port refused a connection, though its exit
+    /// is not recorded (yet).
+    pub(crate) fn mark_unreachable(&self) {
+        self.unreachable.store(true, Ordering::Release);
+    }
+
+    /// Whether requests may be given to it: it has not exited and its port did not refuse a
+    /// connection.
+    pub(crate) fn can_serve(&self) -> bool {
+        !self.has_exited() && !self.unreachable.load(Ordering::Acquire)
+    }
+
     /// The backend process record for `BackendTarget` (pid of the listener).
     pub(crate) fn backend_process(listener_pid: u32) -> ancm_front::BackendProcess {
-        ancm_front::BackendProcess {
-            pid: listener_pid,
-            #[cfg(windows)]
-            handle: super::windows::open_for_dup(listener_pid),
-        }
+        #[cfg(windows)]
+        return ancm_front::BackendProcess::with_handle(
+            listener_pid,
+            super::windows::open_for_dup(listener_pid),
+        );
+        #[cfg(not(windows))]
+        ancm_front::BackendProcess::new(listener_pid)
     }
 }
 

@@ -143,7 +143,11 @@ impl Supervisor {
                     process: Some(Arc::new(Child::backend_process(listener_pid))),
                     request_timeout: RequestTimeout::from_web_config(spec.request_timeout),
                 };
-                Ok(Ready { child, target })
+                Ok(Ready {
+                    child,
+                    target,
+                    in_flight: Default::default(),
+                })
             }
             Err(error) => {
                 child.mark_intentional();
