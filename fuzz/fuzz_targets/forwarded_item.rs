@@ -5,7 +5,8 @@
 //! * what `format_for` writes is one list item and a valid header value;
 //! * `is_valid_proto` is exactly "non-empty, only `A–Z a–z 0–9 + - .`";
 //! * a valid proto or host is one list item (no comma, quote or white space) and a valid
-//!   header value, and a valid host is a valid URI authority with the same host and port.
+//!   header value, and a valid host is a valid URI authority with the same host and port
+//!   (except an IP literal with more colons than an IPv6 address has: see README.md).
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -37,8 +38,14 @@ fn check_item(item: &str) {
 
     if is_valid_host(item) {
         assert_one_item(item);
-        let authority = Authority::try_from(item)
-            .unwrap_or_else(|e| panic!("valid host {item:?} is not an authority: {e}"));
+        let authority = match Authority::try_from(item) {
+            Ok(authority) => authority,
+            // `is_valid_host` is ASP.NET Core's syntax check, which takes any hex digits,
+            // colons and dots between brackets; `http` refuses more than 8 colons (more
+            // than any IPv6 address has). See README.md, findings.
+            Err(_) if ip_literal_colons(item) > 8 => return,
+            Err(e) => panic!("valid host {item:?} is not an authority: {e}"),
+        };
         let (host, port) = match item.rfind(':') {
             Some(i) if !item[i..].contains(']') => (&item[..i], Some(&item[i + 1..])),
             _ => (item, None),
@@ -50,6 +57,13 @@ fn check_item(item: &str) {
             assert_eq!(authority.port_u16(), Some(port), "port of {item:?}");
         }
     }
+}
+
+/// The colons between the brackets of an IP-literal host (0 for a reg-name).
+fn ip_literal_colons(host: &str) -> usize {
+    host.strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+        .map_or(0, |(inside, _)| inside.matches(':').count())
 }
 
 fn assert_one_item(item: &str) {
