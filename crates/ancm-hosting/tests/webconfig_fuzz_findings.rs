@@ -30,7 +30,10 @@ fn a_second_byte_order_mark_does_not_shift_locations() {
     let one_line = "<configuration><system.webServer><aspNetCore processPath=\"a\"/>\
                     </system.webServer></configuration>";
     // U+FEFF is a character of line 1: one column.
-    assert_eq!(position(&format!("\u{FEFF}\u{FEFF}{one_line}")), (1, 35, None));
+    assert_eq!(
+        position(&format!("\u{FEFF}\u{FEFF}{one_line}")),
+        (1, 35, None)
+    );
 
     let unclosed = "<configuration>\n<system.webServer>\n<aspNetCore processPath=\"a\">";
     let expected = position(&format!("\u{FEFF}{unclosed}"));
