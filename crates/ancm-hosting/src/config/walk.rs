@@ -80,14 +80,23 @@ pub(crate) fn parse_text(text: &str, file: &Path) -> Result<AspNetCoreConfig, Co
     let mut reader = Reader::from_str(text);
     // "--" inside a comment is not XML; IIS's parser refuses it, so do we.
     reader.config_mut().check_comments = true;
+    // quick-xml skips a U+FEFF at the start (a second byte order mark: decoding removed the
+    // first) and counts its positions from after it; ours are offsets into `text`.
+    let skipped = if text.starts_with('\u{FEFF}') {
+        '\u{FEFF}'.len_utf8()
+    } else {
+        0
+    };
+    let offset_in_text =
+        |position: u64| usize::try_from(position).map_or(usize::MAX, |p| p.saturating_add(skipped));
     let mut stack: Vec<Open> = Vec::new();
     let mut found = Found::default();
     loop {
-        let offset = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let offset = offset_in_text(reader.buffer_position());
         let event = match reader.read_event() {
             Ok(event) => event,
             Err(e) => {
-                let at = usize::try_from(reader.error_position()).unwrap_or(usize::MAX);
+                let at = offset_in_text(reader.error_position());
                 return Err(src.error(
                     at,
                     ConfigErrorKind::MalformedXml,
