@@ -14,7 +14,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use ancm_protocol::forwarded::{append_for, append_item, append_proto, list_items, parse_for};
+use ancm_protocol::forwarded::{
+    append_for, append_item, append_proto, is_for_token, is_proto_token, list_items, parse_for,
+};
 use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
 
@@ -35,14 +37,14 @@ fuzz_target!(|data: &[u8]| {
     let tls = choices.first().is_some_and(|b| b & 2 == 2);
 
     let combined = append_for(&lines, client, include_port);
-    let item = check_append(&lines, &combined);
+    let item = check_append(&lines, is_for_token, &combined);
     if let Some(item) = item {
         let port = if include_port { client.port() } else { 0 };
         assert_eq!(parse_for(item), Some((client.ip().to_canonical(), port)));
     }
 
     let combined = append_proto(&lines, tls);
-    if let Some(item) = check_append(&lines, &combined) {
+    if let Some(item) = check_append(&lines, is_proto_token, &combined) {
         assert_eq!(item, if tls { "https" } else { "http" });
     }
 
@@ -52,8 +54,8 @@ fuzz_target!(|data: &[u8]| {
         .filter(|b| b.is_ascii_alphanumeric())
         .collect();
     if !token.is_empty() {
-        let combined = append_item(&lines, &token);
-        if let Some(item) = check_append(&lines, &combined) {
+        let combined = append_item(&lines, keep_all, &token);
+        if let Some(item) = check_append(&lines, keep_all, &combined) {
             assert_eq!(item.as_bytes(), token);
         }
     }
@@ -123,16 +125,28 @@ fn reference_items(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Checks an appended value against the lines it was appended to; returns the appended
-/// item read back with `list_items` when the lines' quotes are balanced (an odd quote
-/// swallows the appended item: issue 9 §1, handled by the front and the back, not here).
-fn check_append<'a>(lines: &[HeaderValue], combined: &'a HeaderValue) -> Option<&'a str> {
+fn keep_all(_: &[u8]) -> bool {
+    true
+}
+
+/// Checks an appended value against the lines it was appended to: the lines' items (split at
+/// every comma, trimmed) that `keep` accepts, in order, then the item. Returns the appended
+/// item read back with `list_items` when the kept items' quotes are balanced (the front's
+/// filters keep no quote at all: protocol §8.24).
+fn check_append<'a>(
+    lines: &[HeaderValue],
+    keep: fn(&[u8]) -> bool,
+    combined: &'a HeaderValue,
+) -> Option<&'a str> {
+    // The front's filters accept no quote; `keep_all` does.
+    let filtered = !keep(b"\"");
     let bytes = combined.as_bytes();
     assert!(!bytes.contains(&b'\r') && !bytes.contains(&b'\n'));
     let prior: Vec<&[u8]> = lines
         .iter()
-        .map(|l| l.as_bytes().trim_ascii())
-        .filter(|l| !l.is_empty())
+        .flat_map(|l| l.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|item| !item.is_empty() && keep(item))
         .collect();
     let joined = prior.join(&b", "[..]);
     assert!(bytes.starts_with(&joined));
@@ -146,6 +160,9 @@ fn check_append<'a>(lines: &[HeaderValue], combined: &'a HeaderValue) -> Option<
     // The entry the front appended is the text after the last comma.
     let last = bytes.rsplit(|b| *b == b',').next().unwrap_or_default();
     assert_eq!(last.trim_ascii(), item);
+    if filtered {
+        assert!(!bytes.contains(&b'"'), "a filtered value holds no quote");
+    }
 
     let text = std::str::from_utf8(bytes).ok()?;
     if joined.iter().filter(|b| **b == b'"').count() % 2 == 1 {
