@@ -38,6 +38,11 @@ pub const X_ORIGINAL_HOST: HeaderName = HeaderName::from_static("x-original-host
 /// The path base the backend replaced with the forwarded prefix.
 pub const X_ORIGINAL_PREFIX: HeaderName = HeaderName::from_static("x-original-prefix");
 
+/// W3C Trace Context: version, trace id, parent id and flags of the request's trace.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// W3C Trace Context: vendor-specific trace state, forwarded with a valid `traceparent`.
+pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
 /// `Sec-WebSocket-Extensions`, removed from upgrade requests (protocol §1.9).
 pub const SEC_WEBSOCKET_EXTENSIONS: HeaderName =
     HeaderName::from_static("sec-websocket-extensions");

@@ -41,6 +41,7 @@ pub mod shutdown;
 #[cfg(feature = "signal")]
 pub mod signal;
 mod token;
+pub mod trace;
 pub mod win_token;
 
 pub use app_path::AppPath;
