@@ -26,6 +26,7 @@ pub mod app_offline;
 pub mod application;
 pub mod config;
 pub mod debug_log;
+pub mod dotnet;
 mod file_stamp;
 pub mod supervisor;
 mod sync;
