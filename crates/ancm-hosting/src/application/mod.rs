@@ -36,6 +36,7 @@
 //!   that configuration and follow its recycles.
 mod admission;
 mod layer;
+mod plan;
 mod reload;
 
 use std::future::Future;
@@ -51,13 +52,14 @@ use ancm_protocol::http_auth::HttpAuth;
 use http::Response;
 
 pub use layer::{ApplicationLayer, ApplicationService};
+pub use plan::{LaunchPlan, PortPlan};
 use reload::Files;
 
 use crate::app_offline::{AppOffline, Change};
 use crate::config::{self, AspNetCoreConfig, ConfigError, IisRequestLimits};
 use crate::file_stamp::FileStamp;
 use crate::supervisor::environment::{detailed_errors, worker_env};
-use crate::supervisor::{LaunchContext, LaunchSpec, Supervisor};
+use crate::supervisor::{LaunchContext, LaunchSpec, StartError, StartFailure, Supervisor};
 use crate::sync;
 
 /// The web.config file name.
@@ -419,6 +421,34 @@ impl Application {
         match &*self.inner.current() {
             Generation::Running { supervisor, .. } => supervisor.pids(),
             Generation::Invalid { .. } => Vec::new(),
+        }
+    }
+
+    /// What the current configuration would start: the command line exactly as the
+    /// supervisor runs it (.NET publish folders resolved), the names of the variables it
+    /// sets, the port, the limits. `None` while web.config is invalid.
+    pub fn launch_plan(&self) -> Option<LaunchPlan> {
+        match &*self.inner.current() {
+            Generation::Running { supervisor, .. } => Some(LaunchPlan::new(supervisor.spec())),
+            Generation::Invalid { .. } => None,
+        }
+    }
+
+    /// Starts the backend processes now, as the first request would, and returns once each
+    /// listens or its start failed (protocol §2.6: up to two attempts of `startupTimeLimit`):
+    /// a warm-up before traffic, and what `ancm doctor` tries. The failure is the one a
+    /// request would be shown (`502.5`, `500.32`). While app_offline.htm is served nothing
+    /// is started (`Ok`), as for requests; an invalid web.config is
+    /// [`StartError::Configuration`].
+    pub async fn start(&self) -> Result<(), Arc<StartFailure>> {
+        if self.inner.offline.is_offline() {
+            return Ok(());
+        }
+        match &*self.inner.current() {
+            Generation::Running { supervisor, .. } => supervisor.start_all().await,
+            Generation::Invalid { error, .. } => Err(Arc::new(StartFailure::new(
+                StartError::Configuration(error.clone()),
+            ))),
         }
     }
 
