@@ -61,22 +61,20 @@ pub enum StartError {
     /// folder is a self-contained publish, which `dotnet MyApp.dll` cannot run either
     /// (critical: no attempt; `500.32`, protocol §8.29).
     #[error(
-        "'{apphost}' is a self-contained Windows publish and cannot run on {os}: the executable \
+        "'{apphost}' is a self-contained Windows publish and cannot run on {os}: the apphost \
          {why} and {runtime_config} carries its own .NET runtime instead of naming a shared \
          framework, so dotnet cannot run it either. Publish the application framework-dependent \
-         (dotnet publish --self-contained false) or for this system (dotnet publish -r {rid})."
+         (dotnet publish --self-contained false) or for this system (dotnet publish -r {rid}).",
+        os = std::env::consts::OS,
+        rid = super::publish::runtime_identifier()
     )]
     SelfContainedPublish {
         /// The apphost named by `processPath`.
         apphost: String,
         /// Why it cannot run: `is a Windows executable`, `does not exist`, ….
-        why: String,
+        why: &'static str,
         /// The runtimeconfig.json beside it.
         runtime_config: String,
-        /// This OS (`linux`).
-        os: String,
-        /// This system's runtime identifier (`linux-x64`).
-        rid: String,
     },
     /// web.config cannot be used (served as `500.0`): there is nothing to start.
     #[error("web.config cannot be used: {0}")]

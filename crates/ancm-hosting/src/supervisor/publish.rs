@@ -165,7 +165,7 @@ fn cannot_run(path: &Path) -> Option<&'static str> {
 }
 
 /// The runtime identifier of this system, for `dotnet publish -r` (`linux-x64`).
-fn runtime_identifier() -> String {
+pub(crate) fn runtime_identifier() -> String {
     let os = match std::env::consts::OS {
         "macos" => "osx",
         "windows" => "win",
@@ -240,10 +240,8 @@ pub(crate) fn resolve(
     if RuntimeConfig::read(&runtime_config).is_ok_and(|c| c.is_self_contained()) {
         let refusal = StartError::SelfContainedPublish {
             apphost: apphost.display().to_string(),
-            why: why.to_owned(),
+            why,
             runtime_config: runtime_config.display().to_string(),
-            os: std::env::consts::OS.to_owned(),
-            rid: runtime_identifier(),
         };
         return Resolved {
             command,
@@ -334,12 +332,12 @@ fn roll_forward_settings(
     fx_version: Option<String>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> RollForwardSettings {
-    let mut settings = RollForwardSettings::default();
-    settings.command_line = command_line;
-    settings.fx_version = fx_version;
-    settings.environment = env("DOTNET_ROLL_FORWARD").filter(|v| !v.is_empty());
-    settings.to_prerelease = env("DOTNET_ROLL_FORWARD_TO_PRERELEASE").as_deref() == Some("1");
-    settings
+    RollForwardSettings {
+        command_line,
+        fx_version,
+        environment: env("DOTNET_ROLL_FORWARD").filter(|v| !v.is_empty()),
+        to_prerelease: env("DOTNET_ROLL_FORWARD_TO_PRERELEASE").as_deref() == Some("1"),
+    }
 }
 
 /// What `dotnet [exec] [options] app.dll [args]` says before the application's own
@@ -591,7 +589,7 @@ mod tests {
                 "{refusal}"
             );
             assert!(
-                refusal.contains("the executable is a Windows executable"),
+                refusal.contains("the apphost is a Windows executable"),
                 "{refusal}"
             );
             assert!(refusal.contains(&runtime_identifier()), "{refusal}");
