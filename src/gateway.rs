@@ -230,7 +230,8 @@ fn flag_limits(args: &RunArgs, defaults: RequestLimits) -> RequestLimits {
 }
 
 /// This runtime's router: one stack per application, with its own backend connection pool.
-fn router(applications: &[(AppPath, Application)]) -> Router {
+/// `ancm doctor` sends its request through it too.
+pub fn router(applications: &[(AppPath, Application)]) -> Router {
     let routes: Vec<Route> = applications
         .iter()
         .map(|(path, app)| Route {
@@ -271,7 +272,7 @@ struct Route {
 /// Gives the request that application's current request limits. Logs one line per request
 /// at debug level.
 #[derive(Clone)]
-struct Router {
+pub struct Router {
     routes: Arc<[Route]>,
 }
 
