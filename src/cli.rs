@@ -47,9 +47,10 @@ through DOTNET_ROOT, PATH and the install folders), then checks what stops a sta
 process exists: the program and a script's #! interpreter, the .NET application, its \
 runtimeconfig.json and whether `dotnet --list-runtimes` shows the frameworks it needs under \
 its roll-forward policy, the port (a fixed ASPNETCORE_PORT must be free), and \
-stdoutLogFile's folder. When nothing failed it starts the backend once with the real \
-environment, waits up to startupTimeLimit for it to listen, sends `GET /` through the \
-gateway's own layers, and stops it gracefully. Environment variables are shown by name only.
+stdoutLogFile's folder. When nothing failed it starts the backend with the real environment \
+as `ancm run` would (up to two attempts of startupTimeLimit each), sends one GET for the \
+application's path through the gateway's own layers, and stops the backend gracefully. \
+Environment variables are shown by name only, never their values.
 
 Exit status: 0 the site would start (warnings allowed), 1 it would not, 2 web.config cannot \
 be used.

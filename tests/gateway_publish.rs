@@ -149,7 +149,7 @@ async fn dotnet_root_beats_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_beats_the_install_folders() {
-    let site = publish_site(Shape::DotnetDll, RUNTIMECONFIG_8);
+    let site = publish_site(Shape::Apphost, RUNTIMECONFIG_8);
     let h = hosts();
     // A DOTNET_ROOT that holds no dotnet is passed over.
     let run = Run::start(
