@@ -3,8 +3,9 @@
 //!
 //! [`Application::new`] reads `<site>/web.config` and watches the site folder;
 //! [`Application::layer`] gives a layer whose service, for each request, answers
-//! 503 with `app_offline.htm`, 500.0 for an unusable web.config, 502.5 when the backend
-//! cannot be started, 503 while stopping — or picks a ready backend (starting it on first
+//! 503 with `app_offline.htm`, 500.0 for an unusable web.config, 500.32 for a
+//! self-contained Windows publish (protocol §8.29), 502.5 when the backend cannot be
+//! started, 503 while stopping — or picks a ready backend (starting it on first
 //! use), inserts its [`BackendTarget`] into the request extensions and calls the inner
 //! service (the front layers and the forwarder).
 //!
