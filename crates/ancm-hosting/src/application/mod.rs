@@ -448,7 +448,7 @@ impl Application {
         match &*self.inner.current() {
             Generation::Running { supervisor, .. } => supervisor.start_all().await,
             Generation::Invalid { error, .. } => Err(Arc::new(StartFailure::new(
-                StartError::Configuration(error.clone()),
+                StartError::Configuration(Box::new(error.clone())),
             ))),
         }
     }

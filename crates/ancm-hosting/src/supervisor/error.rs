@@ -76,9 +76,10 @@ pub enum StartError {
         /// The runtimeconfig.json beside it.
         runtime_config: String,
     },
-    /// web.config cannot be used (served as `500.0`): there is nothing to start.
+    /// web.config cannot be used (served as `500.0`): there is nothing to start. Boxed: it
+    /// is rare and large, and every failed start carries a `StartError`.
     #[error("web.config cannot be used: {0}")]
-    Configuration(crate::config::ConfigError),
+    Configuration(Box<crate::config::ConfigError>),
     /// The application is stopping (app_offline, recycle or shutdown).
     #[error("the application is shutting down")]
     Stopping,
