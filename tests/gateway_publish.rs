@@ -10,13 +10,21 @@ mod dotnet_support;
 mod gateway_support;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use dotnet_support::*;
 use gateway_support::get;
 
+/// `GET /` through `ancm run`, bounded in time.
+async fn get_root(run: &Run) -> gateway_support::Resp {
+    tokio::time::timeout(Duration::from_secs(30), get(run.addr, "/", &[]))
+        .await
+        .unwrap_or_else(|_| panic!("no answer within 30 s:\n{}", run.log()))
+}
+
 /// `GET /` through `ancm run`: the backend's JSON.
 async fn served(run: &Run) -> serde_json::Value {
-    let r = get(run.addr, "/", &[]).await;
+    let r = get_root(run).await;
     assert_eq!(r.status, 200, "{}\n{}", r.text(), run.log());
     r.json()
 }
@@ -78,7 +86,7 @@ async fn a_self_contained_windows_publish_gets_500_32_and_a_log_line() {
             ("ASPNETCORE_DETAILEDERRORS", "1"),
         ],
     );
-    let r = get(run.addr, "/", &[]).await;
+    let r = get_root(&run).await;
     assert_eq!(r.status, 500, "{}", r.text());
     let page = r.text();
     assert!(
