@@ -32,6 +32,49 @@ pub enum Command {
     ///
     /// Exit status 0 when valid; 2 when invalid, with `FILE:LINE:COL: message` on stderr.
     Check(CheckArgs),
+    /// Dry-run a site folder: why won't it start?
+    #[command(long_about = DOCTOR_HELP)]
+    Doctor(DoctorArgs),
+}
+
+/// `ancm doctor --help`: what it does, its exit status and its JSON.
+const DOCTOR_HELP: &str = "\
+Dry-run a site folder: why won't it start?
+
+Reads web.config as `ancm check` does and resolves the command line exactly as `ancm run` \
+would (a .NET publish folder's `.\\MyApp.exe` becomes `dotnet MyApp.dll`, `dotnet` is found \
+through DOTNET_ROOT, PATH and the install folders), then checks what stops a start before a \
+process exists: the program and a script's #! interpreter, the .NET application, its \
+runtimeconfig.json and whether `dotnet --list-runtimes` shows the frameworks it needs under \
+its roll-forward policy, the port (a fixed ASPNETCORE_PORT must be free), and \
+stdoutLogFile's folder. When nothing failed it starts the backend with the real environment \
+as `ancm run` would (up to two attempts of startupTimeLimit each), sends one GET for the \
+application's path through the gateway's own layers, and stops the backend gracefully. \
+Environment variables are shown by name only, never their values.
+
+Exit status: 0 the site would start (warnings allowed), 1 it would not, 2 web.config cannot \
+be used.
+
+--json prints one object:
+  site          the site folder
+  wouldStart    true when the exit status is 0
+  command       null when web.config cannot be used, else:
+                  program, arguments (array), commandLine, workingDirectory,
+                  environmentVariables (names set on top of the inherited environment)
+  findings      array of {check, status, message}, in the order they were made:
+                  status: ok | warn | fail
+                  check: config, appOffline, command, publish, program, interpreter,
+                         dotnetApp, framework, port, token, stdoutLog, start, request, stop";
+
+/// `ancm doctor`.
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The site folder holding web.config.
+    pub site_dir: PathBuf,
+
+    /// Print one JSON object (keys in --help) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ancm run`.

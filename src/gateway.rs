@@ -27,10 +27,21 @@ type AppStack = Limits<ApplicationService<ancm_front::bundle::Ancm<Forwarder>>>;
 
 /// One application with the forwarder configuration of its stacks (one per runtime thread):
 /// clones of one configuration count backend connections together.
-struct Hosted {
+pub struct Hosted {
     path: AppPath,
     app: Application,
     forward: ForwardConfig,
+}
+
+impl Hosted {
+    /// `app` at its own path, with the forwarder's default configuration.
+    pub fn new(app: Application) -> Self {
+        Self {
+            path: app.app_path().clone(),
+            app,
+            forward: ForwardConfig::default(),
+        }
+    }
 }
 
 /// Why the gateway could not start.
@@ -244,7 +255,8 @@ fn flag_limits(args: &RunArgs, defaults: RequestLimits) -> RequestLimits {
 }
 
 /// This runtime's router: one stack per application, with its own backend connection pool.
-fn router(applications: &[Hosted]) -> Router {
+/// `ancm doctor` sends its request through it too.
+pub fn router(applications: &[Hosted]) -> Router {
     let routes: Vec<Route> = applications
         .iter()
         .map(|hosted| Route {
@@ -284,7 +296,7 @@ struct Route {
 /// Gives the request that application's current request limits. Logs one line per request
 /// at debug level.
 #[derive(Clone)]
-struct Router {
+pub struct Router {
     routes: Arc<[Route]>,
 }
 

@@ -3,6 +3,7 @@
 //! ```text
 //! ancm run examples/site                 # http://127.0.0.1:8080/
 //! ancm check examples/site --json        # validate web.config
+//! ancm doctor examples/site              # why won't it start?
 //! ```
 #![forbid(unsafe_code)]
 // A binary: `pub` marks what a module offers the rest of the crate.
@@ -11,6 +12,7 @@
 mod check;
 mod cli;
 mod connection;
+mod doctor;
 mod gateway;
 mod server;
 mod tls;
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
             };
             check::run(&args.path, args.json, values)
         }
+        cli::Command::Doctor(args) => doctor::run(&args.site_dir, args.json),
         cli::Command::Run(args) => {
             let threads = args
                 .threads

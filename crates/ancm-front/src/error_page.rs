@@ -61,6 +61,20 @@ impl ErrorPage {
         ])
     }
 
+    /// 500.32 "ANCM Failed to Load dll": the application was published for another system
+    /// (a self-contained Windows publish on Linux or macOS).
+    pub fn incompatible_publish() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            32,
+            "ANCM Failed to Load dll",
+        )
+        .solutions(&[
+            "The application was published for another operating system or processor architecture: a self-contained publish carries a runtime that runs only there.",
+            "Publish it framework-dependent (dotnet publish --self-contained false) and install the .NET runtime here, or publish it for this system (dotnet publish -r <RID>).",
+        ])
+    }
+
     /// 503.0 "Application Shutting Down".
     pub fn shutting_down() -> Self {
         Self::new(
@@ -214,6 +228,13 @@ mod tests {
         assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(!html.contains("<script>"));
         assert!(html.contains("<h1>HTTP Error 502.5 - ANCM Out-Of-Process Startup Failure</h1>"));
+    }
+
+    #[test]
+    fn incompatible_publish_is_500_32() {
+        let page = ErrorPage::incompatible_publish();
+        assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(page.title(), "HTTP Error 500.32 - ANCM Failed to Load dll");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! What makes the ASP.NET Core Module a module and not just a proxy: it reads the
 //! `<aspNetCore>` element of web.config ([`config`]), owns the backend process
 //! ([`supervisor`]), and answers for it when it is offline or failing ([`app_offline`],
-//! 502.5 / 500.0 / 503 pages).
+//! 502.5 / 500.0 / 500.32 / 503 pages). [`application::Application::launch_plan`] shows what
+//! it would start and [`application::Application::start`] starts it ahead of the first
+//! request (what `ancm doctor` uses).
 //!
 //! # Where ancm-rs deliberately differs from ANCM
 //!
@@ -20,12 +22,18 @@
 //! * An `app_offline.htm` linking out of the site folder or over 1 MiB is not served (§8.21).
 //! * The stdout log is appended to, never through a link, mode 0640 (§8.22).
 //! * On Unix a `%VAR%` value in `arguments` is one argument (§8.23).
+//! * A folder published for IIS runs on any OS ([`dotnet`]): a Windows apphost
+//!   (`.\MyApp.exe`) that cannot run here becomes `dotnet MyApp.dll` (§8.30); `dotnet` is
+//!   found through `DOTNET_ROOT_<ARCH>`, `DOTNET_ROOT`, `PATH` and the install folders, and
+//!   Windows-style paths among the arguments are made native on Unix (§8.31); a
+//!   self-contained Windows publish is refused with `500.32` (§8.32).
 #![deny(unsafe_code)]
 
 pub mod app_offline;
 pub mod application;
 pub mod config;
 pub mod debug_log;
+pub mod dotnet;
 mod file_stamp;
 pub mod supervisor;
 mod sync;

@@ -1,5 +1,6 @@
 //! The decision for each request: app_offline.htm (503), an unusable web.config (500.0), a
-//! backend that cannot be started (502.5), a stopping application (503) — or a ready backend.
+//! self-contained Windows publish (500.32), a backend that cannot be started (502.5), a
+//! stopping application (503) — or a ready backend.
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -68,14 +69,18 @@ impl Inner {
         }
     }
 
-    /// The 502.5 page: bare when `disableStartUpErrorPage`, with the failure when detailed.
+    /// The 502.5 page (500.32 for a self-contained Windows publish, protocol §8.32): bare
+    /// when `disableStartUpErrorPage`, with the failure when detailed.
     fn startup_failure(
         &self,
         config: &AspNetCoreConfig,
         detailed: bool,
         failure: &StartFailure,
     ) -> Response<Body> {
-        let page = ErrorPage::startup_failure();
+        let page = match failure.error {
+            StartError::SelfContainedPublish { .. } => ErrorPage::incompatible_publish(),
+            _ => ErrorPage::startup_failure(),
+        };
         if config.disable_startup_error_page {
             return page.into_bare_response();
         }

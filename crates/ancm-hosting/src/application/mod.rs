@@ -3,8 +3,9 @@
 //!
 //! [`Application::new`] reads `<site>/web.config` and watches the site folder;
 //! [`Application::layer`] gives a layer whose service, for each request, answers
-//! 503 with `app_offline.htm`, 500.0 for an unusable web.config, 502.5 when the backend
-//! cannot be started, 503 while stopping — or picks a ready backend (starting it on first
+//! 503 with `app_offline.htm`, 500.0 for an unusable web.config, 500.32 for a
+//! self-contained Windows publish (protocol §8.32), 502.5 when the backend cannot be
+//! started, 503 while stopping — or picks a ready backend (starting it on first
 //! use), inserts its [`BackendTarget`] into the request extensions and calls the inner
 //! service (the front layers and the forwarder).
 //!
@@ -43,6 +44,7 @@
 //!   §2.7).
 mod admission;
 mod layer;
+mod plan;
 mod reload;
 
 use std::future::Future;
@@ -58,6 +60,7 @@ use ancm_protocol::http_auth::HttpAuth;
 use http::Response;
 
 pub use layer::{ApplicationLayer, ApplicationService};
+pub use plan::{LaunchPlan, PortPlan};
 use reload::Files;
 
 use crate::app_offline::{AppOffline, Change};
@@ -65,7 +68,7 @@ use crate::config::{self, AspNetCoreConfig, ConfigError, IisRequestLimits};
 use crate::file_stamp::FileStamp;
 use crate::supervisor::environment::{detailed_errors, worker_env};
 use crate::supervisor::in_flight::Admission;
-use crate::supervisor::{LaunchContext, LaunchSpec, Supervisor};
+use crate::supervisor::{LaunchContext, LaunchSpec, StartError, StartFailure, Supervisor};
 use crate::sync;
 
 /// The web.config file name.
@@ -427,6 +430,34 @@ impl Application {
         match &*self.inner.current() {
             Generation::Running { supervisor, .. } => supervisor.pids(),
             Generation::Invalid { .. } => Vec::new(),
+        }
+    }
+
+    /// What the current configuration would start: the command line exactly as the
+    /// supervisor runs it (.NET publish folders resolved), the names of the variables it
+    /// sets, the port, the limits. `None` while web.config is invalid.
+    pub fn launch_plan(&self) -> Option<LaunchPlan> {
+        match &*self.inner.current() {
+            Generation::Running { supervisor, .. } => Some(LaunchPlan::new(supervisor.spec())),
+            Generation::Invalid { .. } => None,
+        }
+    }
+
+    /// Starts the backend processes now, as the first request would, and returns once each
+    /// listens or its start failed (protocol §2.6: up to two attempts of `startupTimeLimit`):
+    /// a warm-up before traffic, and what `ancm doctor` tries. The failure is the one a
+    /// request would be shown (`502.5`, `500.32`). While app_offline.htm is served nothing
+    /// is started (`Ok`), as for requests; an invalid web.config is
+    /// [`StartError::Configuration`].
+    pub async fn start(&self) -> Result<(), Arc<StartFailure>> {
+        if self.inner.offline.is_offline() {
+            return Ok(());
+        }
+        match &*self.inner.current() {
+            Generation::Running { supervisor, .. } => supervisor.start_all().await,
+            Generation::Invalid { error, .. } => Err(Arc::new(StartFailure::new(
+                StartError::Configuration(Box::new(error.clone())),
+            ))),
         }
     }
 

@@ -1,6 +1,8 @@
 //! The child's command line (protocol §2.2): `processPath` resolved against the site folder,
 //! the launcher overrides, and `arguments` split into words (Unix) or passed as written
-//! (Windows). Pure functions, unit-tested on every OS.
+//! (Windows), with Windows-style paths among the arguments made native on Unix. Functions of
+//! their inputs and the files of the site folder, unit-tested on every OS; .NET publish
+//! folders are taken into account afterwards ([`super::publish`]).
 //!
 //! On Unix `arguments` is split into words **before** `%VAR%` expansion, and each word is
 //! expanded on its own, so a variable's value is always part of one argument and can never
@@ -51,6 +53,23 @@ pub(crate) fn native_separators(path: &str) -> String {
     }
 }
 
+/// An argument written as a Windows path, in native form on Unix (protocol §2.2): a word
+/// with a backslash becomes the same word with slashes when it starts with `.\` or `..\`
+/// (`.\MyApp.dll`), or when only the slashed form names an existing file or folder (relative
+/// to the site folder). Any other word, and every word on Windows, is kept.
+pub(crate) fn native_argument(word: String, site_dir: &Path) -> String {
+    if cfg!(windows) || !word.contains('\\') {
+        return word;
+    }
+    let native = word.replace('\\', "/");
+    let exists = |p: &str| site_dir.join(p).exists();
+    if word.starts_with(".\\") || word.starts_with("..\\") || (!exists(&word) && exists(&native)) {
+        native
+    } else {
+        word
+    }
+}
+
 /// Removes `.` components so logs and `/proc` show a clean path.
 pub(crate) fn normalise(path: &Path) -> PathBuf {
     path.components()
@@ -75,7 +94,7 @@ pub(crate) fn command_line(
         None => (
             split_unix_words(arguments)
                 .iter()
-                .map(|word| expand_env_vars(word, lookup))
+                .map(|word| native_argument(expand_env_vars(word, lookup), site_dir))
                 .collect(),
             expand_env_vars(arguments, lookup),
         ),
@@ -155,7 +174,6 @@ pub(crate) fn split_unix_words(s: &str) -> Vec<String> {
 
 /// The Windows command line ANCM builds: `"path" arguments` (always a space after the quote).
 /// `Command::raw_arg` after the (quoted) program produces the same string.
-#[cfg(test)]
 pub(crate) fn windows_command_line(program: &Path, raw_args: &str) -> String {
     format!("\"{}\" {}", program.display(), raw_args)
 }
@@ -199,6 +217,34 @@ mod tests {
             resolve_program("/bin/sh", dir.path()),
             PathBuf::from("/bin/sh")
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn windows_paths_in_arguments_are_made_native() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("bin/Release")).expect("mkdir");
+        std::fs::write(dir.path().join("bin/Release/app.dll"), b"").expect("write");
+        let cl = command_line(
+            "dotnet",
+            r#".\app.dll ..\shared\x.json bin\Release\app.dll "a\b" --pattern=\d+ C:\x"#,
+            dir.path(),
+            &|_| None,
+        );
+        assert_eq!(
+            cl.args,
+            [
+                "./app.dll",
+                "../shared/x.json",
+                "bin/Release/app.dll",
+                r"a\b",
+                r"--pattern=\d+",
+                r"C:\x"
+            ]
+        );
+        // A word naming an existing file as written is left alone.
+        std::fs::write(dir.path().join(r"odd\name"), b"").expect("write");
+        assert_eq!(native_argument(r"odd\name".into(), dir.path()), r"odd\name");
     }
 
     #[test]

@@ -84,6 +84,31 @@ pub(crate) fn child_env(
         .collect()
 }
 
+/// A variable as the child gets it (protocol §2.3): web.config's `<environmentVariables>`
+/// (values expanded) unless `ANCM_PREFER_ENVIRONMENT_VARIABLES` lets the worker's own value
+/// win, else the worker's. The module's own variables (`ASPNETCORE_PORT`, …) are not looked
+/// at: this is for what the child's tools read (`DOTNET_ROOT`, `PATH`, `HOME`).
+pub(crate) fn child_var(
+    name: &str,
+    config_vars: &[(String, String)],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let prefer_worker = lookup(env::ANCM_PREFER_ENVIRONMENT_VARIABLES)
+        .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let configured = || {
+        config_vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    if prefer_worker {
+        lookup(name).or_else(configured)
+    } else {
+        configured().or_else(|| lookup(name))
+    }
+}
+
 /// Whether the 502.5 page may show details (protocol §1.8): `ASPNETCORE_DETAILEDERRORS` is
 /// `1`/`true`, or `ASPNETCORE_ENVIRONMENT`/`DOTNET_ENVIRONMENT` is `Development`; each read
 /// from the worker's environment first, then from web.config's variables.
@@ -166,6 +191,33 @@ mod tests {
                 .iter()
                 .any(|(k, v)| k == "ASPNETCORE_HOSTINGSTARTUPASSEMBLIES"
                     && v == ";Microsoft.AspNetCore.Server.IISIntegration")
+        );
+    }
+
+    #[test]
+    fn child_var_prefers_web_config_unless_told_otherwise() {
+        let vars = vec![("dotnet_root".to_owned(), "/from/web.config".to_owned())];
+        let worker = |n: &str| match n {
+            "DOTNET_ROOT" => Some("/from/worker".to_owned()),
+            "PATH" => Some("/usr/bin".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            child_var("DOTNET_ROOT", &vars, &worker).as_deref(),
+            Some("/from/web.config")
+        );
+        assert_eq!(
+            child_var("PATH", &vars, &worker).as_deref(),
+            Some("/usr/bin")
+        );
+        assert_eq!(child_var("HOME", &vars, &worker), None);
+        let prefer = |n: &str| match n {
+            "ANCM_PREFER_ENVIRONMENT_VARIABLES" => Some("true".to_owned()),
+            other => worker(other),
+        };
+        assert_eq!(
+            child_var("DOTNET_ROOT", &vars, &prefer).as_deref(),
+            Some("/from/worker")
         );
     }
 

@@ -57,6 +57,29 @@ pub enum StartError {
         /// `startupTimeLimit` in seconds.
         limit_s: u64,
     },
+    /// `processPath` names a Windows apphost (`MyApp.exe`) that cannot run here, and its
+    /// folder is a self-contained publish, which `dotnet MyApp.dll` cannot run either
+    /// (critical: no attempt; `500.32`, protocol §8.32).
+    #[error(
+        "'{apphost}' is a self-contained Windows publish and cannot run on {os}: the apphost \
+         {why} and {runtime_config} carries its own .NET runtime instead of naming a shared \
+         framework, so dotnet cannot run it either. Publish the application framework-dependent \
+         (dotnet publish --self-contained false) or for this system (dotnet publish -r {rid}).",
+        os = std::env::consts::OS,
+        rid = super::publish::runtime_identifier()
+    )]
+    SelfContainedPublish {
+        /// The apphost named by `processPath`.
+        apphost: String,
+        /// Why it cannot run: `is a Windows executable`, `does not exist`, ….
+        why: &'static str,
+        /// The runtimeconfig.json beside it.
+        runtime_config: String,
+    },
+    /// web.config cannot be used (served as `500.0`): there is nothing to start. Boxed: it
+    /// is rare and large, and every failed start carries a `StartError`.
+    #[error("web.config cannot be used: {0}")]
+    Configuration(Box<crate::config::ConfigError>),
     /// The application is stopping (app_offline, recycle or shutdown).
     #[error("the application is shutting down")]
     Stopping,

@@ -1,15 +1,20 @@
 //! What a configuration generation says about starting children: the web.config values with
-//! `%VAR%` expanded ([`LaunchSpec`]), and the application's own facts ([`LaunchContext`]).
+//! `%VAR%` expanded and the command line resolved, .NET publish folders included
+//! ([`LaunchSpec`]), and the application's own facts ([`LaunchContext`]).
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ancm_protocol::{AppPath, InvalidToken, PairingToken};
 
+use super::StartError;
 use super::command::{self, CommandLine};
+use super::environment;
 use super::ports::{self, InvalidPort, PortChoice};
+use super::publish;
 use super::stdout::OutputMode;
 use crate::config::AspNetCoreConfig;
+use crate::dotnet::DotnetLaunch;
 
 /// Things that do not come from web.config: the one place an application keeps its site
 /// folder and app path.
@@ -30,6 +35,10 @@ pub(crate) struct LaunchSpec {
     /// The application's facts, shared with the application and every generation.
     pub(crate) context: Arc<LaunchContext>,
     pub(crate) command: CommandLine,
+    /// What the command runs, when it is a .NET application started through `dotnet`.
+    pub(crate) dotnet: Option<DotnetLaunch>,
+    /// Why no child can be started with this configuration at all (decided once).
+    pub(crate) refusal: Option<StartError>,
     pub(crate) config_env: Vec<(String, String)>,
     pub(crate) port: Result<PortChoice, InvalidPort>,
     pub(crate) token: Result<Option<PairingToken>, InvalidToken>,
@@ -49,6 +58,8 @@ impl std::fmt::Debug for LaunchSpec {
             .field("site_dir", &self.context.site_dir)
             .field("app_path", &self.context.app_path)
             .field("command", &self.command)
+            .field("dotnet", &self.dotnet)
+            .field("refusal", &self.refusal)
             .field("config_env_names", &names)
             .field("port", &self.port)
             .field("startup", &self.startup)
@@ -75,6 +86,16 @@ impl LaunchSpec {
             &context.site_dir,
             lookup,
         );
+        // DOTNET_ROOT, PATH and the roll-forward settings as the child will see them.
+        let child_var =
+            |name: &str| environment::child_var(name, &expanded.environment_variables, lookup);
+        let resolved = publish::resolve(
+            command,
+            &context.site_dir,
+            &child_var,
+            &publish::install_folders(&child_var),
+        );
+        log_resolution(&resolved, &context.site_dir);
         let var = |name: &str| {
             expanded
                 .environment_variables
@@ -101,7 +122,9 @@ impl LaunchSpec {
         };
         Self {
             context: context.clone(),
-            command,
+            command: resolved.command,
+            dotnet: resolved.dotnet,
+            refusal: resolved.refusal,
             config_env: expanded.environment_variables,
             port,
             token,
@@ -122,6 +145,37 @@ impl LaunchSpec {
     /// Whether web.config fixes `ASPNETCORE_PORT`, so two generations cannot run side by side.
     pub(crate) fn has_fixed_port(&self) -> bool {
         matches!(self.port, Ok(PortChoice::Fixed { .. }))
+    }
+}
+
+/// What publish-folder resolution decided, once per configuration: the apphost replaced
+/// (info), a `dotnet` found nowhere (warning), a self-contained publish refused (error).
+fn log_resolution(resolved: &publish::Resolved, site_dir: &std::path::Path) {
+    let site = site_dir.display();
+    if let Some(error) = &resolved.refusal {
+        tracing::error!(%site, "{error}");
+        return;
+    }
+    let Some(dotnet) = &resolved.dotnet else {
+        return;
+    };
+    if let Some(apphost) = &dotnet.apphost {
+        let app = dotnet.app.as_deref().unwrap_or(apphost.as_path());
+        tracing::info!(
+            %site,
+            apphost = %apphost.display(),
+            program = %resolved.command.program.display(),
+            app = %app.display(),
+            "processPath names a Windows apphost that cannot run here; running `dotnet {}` from the same publish folder instead",
+            app.file_name().unwrap_or_default().to_string_lossy()
+        );
+    }
+    if dotnet.host.is_none() {
+        tracing::warn!(
+            %site,
+            searched = %dotnet.searched.join(", "),
+            "dotnet was not found; install the .NET runtime, or set DOTNET_ROOT to the folder that holds it"
+        );
     }
 }
 

@@ -27,8 +27,9 @@ pub(crate) mod in_flight;
 mod launch;
 #[cfg(target_os = "linux")]
 mod linux;
-mod ports;
+pub(crate) mod ports;
 pub(crate) mod process;
+mod publish;
 mod rapid_fail;
 pub(crate) mod readiness;
 pub(crate) mod shutdown;

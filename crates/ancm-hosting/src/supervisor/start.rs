@@ -43,10 +43,15 @@ impl Supervisor {
         Err(last)
     }
 
-    /// What is decided once per start. Refused when rapid-fail protection blocks starts, or
-    /// when web.config's port or token is unusable (critical: no retry).
+    /// What is decided once per start. Refused when the configuration cannot start anything
+    /// (a self-contained Windows publish), when rapid-fail protection blocks starts, or when
+    /// web.config's port or token is unusable (critical: no retry).
     fn resolve(&self, idx: usize) -> Result<Plan, StartFailure> {
         let spec = &self.shared.spec;
+        if let Some(error) = &spec.refusal {
+            tracing::error!(slot = idx, %error, "not starting the child (critical, no retry)");
+            return Err(StartFailure::new(error.clone()));
+        }
         if self.shared.rapid_fails.blocked(spec.rapid_fails) {
             let error = StartError::RapidFailLimit {
                 limit: spec.rapid_fails,
