@@ -112,7 +112,7 @@ pub fn python() -> &'static str {
 
 /// The python3 echo backend.
 pub fn echo_backend() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/backends/echo_backend.py")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/test-support/backends/echo_backend.py")
 }
 
 /// Writes an executable script at `path` (folders created).
