@@ -1,6 +1,6 @@
 //! Backends for a front to forward to: started in-process on a loopback port (around a
-//! closure, scripted byte by byte, or echoing what they saw), the python echo backend a site
-//! runs as a child, and [`Proxy`], the smallest forwarder to put in front of them.
+//! closure, scripted byte by byte, or echoing what they saw), the Rust and python backends a
+//! site runs as a child, and [`Proxy`], the smallest forwarder to put in front of them.
 //!
 //! ```
 //! use test_support::backends::{echo_backend, parse_seen};
@@ -210,6 +210,19 @@ pub fn parse_seen(body: &[u8]) -> Seen {
         headers,
         body: body[split + 2..].to_vec(),
     }
+}
+
+/// ancm-hosting's `test_backend` example: the Rust backend a site runs as a child, in the mode
+/// `ANCM_TEST_MODE` names (see the example's documentation). In `echo` mode
+/// ([`site::rust_echo_config`](crate::site::rust_echo_config)) it answers as the python echo
+/// backend does, on every OS. `cargo test` of the workspace or of ancm-hosting builds it;
+/// otherwise the first use does.
+///
+/// # Panics
+///
+/// If it has to be built and the build fails.
+pub fn test_backend() -> PathBuf {
+    crate::process::example("ancm-hosting", "test_backend")
 }
 
 /// The python3 echo backend (`backends/echo_backend.py`), started by a gateway from a

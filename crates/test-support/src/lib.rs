@@ -25,19 +25,26 @@
 //!   or lowercase headers, odd methods) and read the answer as sent; hyper's client for the
 //!   rest; and a request straight into a tower service, without a socket.
 //! - [`backends`]: backends started in-process (around a closure, scripted byte by byte, or
-//!   echoing what they saw), the python echo backend a site runs as a child, and the
+//!   echoing what they saw), the Rust and python backends a site runs as a child, and the
 //!   smallest forwarder to put in front of them.
 //! - [`body`]: bodies for streaming tests: generated on the fly, counted as they arrive.
 //! - [`process`]: child processes: binaries of the workspace built once per run, free ports,
-//!   waiting for a listener, a log line or an exit, and the `ancm` gateway as a child.
-//! - [`site`]: temporary site folders with a `web.config`.
+//!   waiting for a listener, a log line or an exit, and the `ancm` gateway (`ancm run`,
+//!   `ancm doctor`) as a child.
+//! - [`site`]: temporary site folders with a `web.config`, for the Rust echo backend
+//!   (ancm-hosting's `test_backend` example) or the python one.
+//! - [`dotnet`]: .NET publish folders, a fake `dotnet` host, `ancm` without the test's .NET
+//!   variables.
+//! - `windows` (Windows only): what a test asks Windows directly (whether a process runs,
+//!   its own token and the account it names).
 //!
 //! It is a dev-dependency only, of any package of the workspace, and depends on none of
 //! them, so every package's tests can use it without a cycle (and without unifying features
 //! of our crates across test runs). What needs our crates' types stays in the test files, or
 //! comes in as a closure or a function: [`backends::Proxy`] is told by a function where each
 //! request goes.
-#![forbid(unsafe_code)]
+// Unsafe code only in the Windows FFI module.
+#![deny(unsafe_code)]
 
 use std::error::Error;
 use std::time::Duration;
@@ -45,9 +52,12 @@ use std::time::Duration;
 pub mod backends;
 pub mod body;
 pub mod client;
+pub mod dotnet;
 pub mod process;
 pub mod server;
 pub mod site;
+#[cfg(windows)]
+pub mod windows;
 
 /// The bound on any single wait of a test helper: a network step, a child starting or
 /// stopping, an answer. Generous, because the machines that run the tests are shared: it

@@ -25,6 +25,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tempfile::NamedTempFile;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::LIMIT;
@@ -171,7 +172,6 @@ pub fn free_port() -> u16 {
 
 /// Whether process `pid` runs: it exists and has not exited (a zombie, whose parent has not
 /// collected its status yet, has).
-#[cfg(unix)]
 pub fn is_running(pid: u32) -> bool {
     #[cfg(target_os = "linux")]
     {
@@ -184,7 +184,11 @@ pub fn is_running(pid: u32) -> bool {
             Err(_) => false,
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    {
+        crate::windows::is_running(pid)
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
     {
         i32::try_from(pid)
             .is_ok_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
@@ -299,45 +303,105 @@ pub fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// The `ancm` gateway running as a child: `ancm run SITE --listen 127.0.0.1:PORT ARGS…`,
-/// with `RUST_LOG=warn` and its stderr passed through. Dropping it stops it with SIGTERM
-/// (and kills it after 10 s).
-#[cfg(unix)]
+/// The `ancm` gateway running as a child: `ancm run SITE --listen 127.0.0.1:PORT ARGS…`.
+/// Dropping it stops it: with SIGTERM on Unix (and a kill after 10 s), with a kill on
+/// Windows, where a test has no console event to send it (its job object then takes its
+/// backends down).
 #[derive(Debug)]
 pub struct Gateway {
     child: Option<Child>,
     /// Where it listens for plain HTTP.
     pub addr: SocketAddr,
+    log: Option<NamedTempFile>,
 }
 
-#[cfg(unix)]
 impl Gateway {
     /// Start `exe` (the `ancm` binary: `env!("CARGO_BIN_EXE_ancm")` in its package's tests)
-    /// on `site` with `args`, on a free port, and wait until it accepts connections.
+    /// on `site` with `args`, on a free port, with `RUST_LOG=warn` and its stderr passed
+    /// through, and wait until it accepts connections.
     ///
     /// # Panics
     ///
     /// If it cannot be started or does not listen within [`LIMIT`].
     pub fn start(exe: impl AsRef<Path>, site: &Path, args: &[&str]) -> Gateway {
+        let mut command = Command::new(exe.as_ref());
+        command.env("RUST_LOG", "warn").stderr(Stdio::inherit());
+        Self::spawn(command, site, args, None)
+    }
+
+    /// Start `command` (the `ancm` binary, with the environment the test chose) as
+    /// [`start`](Self::start) does, but with `RUST_LOG=info` and its stderr in a file that
+    /// [`log`](Self::log) reads.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot be started or does not listen within [`LIMIT`].
+    pub fn start_logging(mut command: Command, site: &Path, args: &[&str]) -> Gateway {
+        let log = NamedTempFile::new().expect("a log file");
+        command
+            .env("RUST_LOG", "info")
+            .stderr(log.reopen().expect("the log file, for writing"));
+        Self::spawn(command, site, args, Some(log))
+    }
+
+    fn spawn(
+        mut command: Command,
+        site: &Path,
+        args: &[&str],
+        log: Option<NamedTempFile>,
+    ) -> Gateway {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        let child = Command::new(exe.as_ref())
+        let child = command
             .arg("run")
             .arg(site)
             .arg("--listen")
             .arg(addr.to_string())
             .args(args)
-            .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("start the gateway");
         let gateway = Gateway {
             child: Some(child),
             addr,
+            log,
         };
         wait_listening(addr);
         gateway
+    }
+
+    /// Its process id.
+    ///
+    /// # Panics
+    ///
+    /// If it was stopped already.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running gateway").id()
+    }
+
+    /// What it logged so far.
+    ///
+    /// # Panics
+    ///
+    /// If it was not started with [`start_logging`](Self::start_logging).
+    pub fn log(&self) -> String {
+        let log = self
+            .log
+            .as_ref()
+            .expect("a gateway started with start_logging");
+        std::fs::read_to_string(log.path()).expect("read the gateway's log")
+    }
+
+    /// Kill it (SIGKILL, `TerminateProcess` on Windows): it cannot stop anything itself. Its
+    /// exit status.
+    ///
+    /// # Panics
+    ///
+    /// If it was stopped already or does not exit within 10 s.
+    pub fn kill(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("a running gateway");
+        child.kill().expect("kill the gateway");
+        wait_exit(&mut child, Duration::from_secs(10))
     }
 
     /// SIGTERM, and wait (30 s at most) for the exit status.
@@ -345,6 +409,7 @@ impl Gateway {
     /// # Panics
     ///
     /// If it was stopped already or does not exit in time.
+    #[cfg(unix)]
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("a running gateway");
         terminate(child.id());
@@ -352,20 +417,127 @@ impl Gateway {
     }
 }
 
-#[cfg(unix)]
 impl Drop for Gateway {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            terminate(child.id());
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
+            #[cfg(unix)]
+            {
+                terminate(child.id());
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        return;
+                    }
+                    std::thread::sleep(POLL);
                 }
-                std::thread::sleep(POLL);
             }
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// What `ancm doctor` said.
+#[derive(Debug)]
+pub struct Doctor {
+    /// Its exit code (-1 when a signal ended it).
+    pub code: i32,
+    /// Its standard output.
+    pub out: String,
+    /// How long it took.
+    pub took: Duration,
+}
+
+impl Doctor {
+    /// The `--json` output.
+    ///
+    /// # Panics
+    ///
+    /// If the output is not JSON: the test has failed.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.out))
+    }
+
+    /// The findings of check `name`, as (status, message), from the `--json` output.
+    ///
+    /// # Panics
+    ///
+    /// If the output is not `ancm doctor --json`'s: the test has failed.
+    pub fn findings(&self, name: &str) -> Vec<(String, String)> {
+        self.json()["findings"]
+            .as_array()
+            .expect("a findings array")
+            .iter()
+            .filter(|f| f["check"] == name)
+            .map(|f| {
+                (
+                    f["status"].as_str().expect("a status").to_owned(),
+                    f["message"].as_str().expect("a message").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The message of the one finding of check `name` with `status`.
+    ///
+    /// # Panics
+    ///
+    /// If there is not exactly one: the test has failed.
+    pub fn finding(&self, name: &str, status: &str) -> String {
+        let mut found: Vec<String> = self
+            .findings(name)
+            .into_iter()
+            .filter(|(s, _)| s == status)
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "one {status} {name} finding in {}",
+            self.out
+        );
+        found.remove(0)
+    }
+}
+
+/// Run `command` (the `ancm` binary, with the environment the test chose) as
+/// `ancm doctor SITE ARGS…`, its stderr passed through.
+///
+/// # Panics
+///
+/// If it cannot be started or does not finish within [`LIMIT`].
+pub fn doctor(mut command: Command, site: &Path, args: &[&str]) -> Doctor {
+    let started = Instant::now();
+    let mut child = command
+        .arg("doctor")
+        .arg(site)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start ancm doctor");
+    let mut stdout = child.stdout.take().expect("its stdout is piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    let deadline = started + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("ancm doctor's status") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ancm doctor did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(POLL);
+    };
+    Doctor {
+        code: status.code().unwrap_or(-1),
+        out: reader.join().unwrap_or_default(),
+        took: started.elapsed(),
     }
 }

@@ -1,4 +1,5 @@
-//! Temporary site folders, as `ancm run` and `ancm_hosting::Application` take them.
+//! Temporary site folders, as `ancm run` and `ancm_hosting::Application` take them, and
+//! web.config files that run the test backends.
 //!
 //! ```
 //! use test_support::site;
@@ -11,7 +12,7 @@ use std::fmt::Write as _;
 
 use tempfile::TempDir;
 
-use crate::backends::python_echo;
+use crate::backends::{python_echo, test_backend};
 
 /// An empty site folder, removed when dropped.
 ///
@@ -33,11 +34,34 @@ pub fn with_config(config: &str) -> TempDir {
     dir
 }
 
+/// A web.config that runs the Rust echo backend: ancm-hosting's `test_backend` example
+/// ([`backends::test_backend`]) in `echo` mode, which answers as the python echo backend does
+/// (JSON of what it saw; `…/crash`, `…/slow?ms=N`, `…/ws`). Out of process, with
+/// `startupTimeLimit="20"` and `shutdownTimeLimit="5"`, then `attrs` on the `<aspNetCore>`
+/// element and `env` as its environment variables.
+pub fn rust_echo_config(attrs: &str, env: &[(&str, &str)]) -> String {
+    test_backend_config("echo", attrs, env)
+}
+
+/// [`rust_echo_config`] with `test_backend` in another mode (`ANCM_TEST_MODE`: `leaky`,
+/// `ignore-event`, …; see the example's documentation).
+pub fn test_backend_config(mode: &str, attrs: &str, env: &[(&str, &str)]) -> String {
+    let mut vars = env.to_vec();
+    vars.push(("ANCM_TEST_MODE", mode));
+    config(&test_backend().display().to_string(), "", attrs, &vars)
+}
+
 /// A web.config that runs `python3` with the python echo backend
 /// ([`backends::python_echo`](crate::backends::python_echo)), out of process, with
 /// `startupTimeLimit="20"` and `shutdownTimeLimit="5"`, then `attrs` on the `<aspNetCore>`
 /// element and `env` as its environment variables.
 pub fn python_echo_config(attrs: &str, env: &[(&str, &str)]) -> String {
+    let arguments = format!("&quot;{}&quot;", python_echo().display());
+    config("python3", &arguments, attrs, env)
+}
+
+/// The web.config both configurations above share.
+fn config(process_path: &str, arguments: &str, attrs: &str, env: &[(&str, &str)]) -> String {
     let vars = env.iter().fold(String::new(), |mut vars, (name, value)| {
         let _ = writeln!(
             vars,
@@ -50,14 +74,13 @@ pub fn python_echo_config(attrs: &str, env: &[(&str, &str)]) -> String {
 <configuration>
   <location path="." inheritInChildApplications="false">
     <system.webServer>
-      <aspNetCore processPath="python3" arguments="&quot;{}&quot;" hostingModel="outofprocess" startupTimeLimit="20" shutdownTimeLimit="5" {attrs}>
+      <aspNetCore processPath="{process_path}" arguments="{arguments}" hostingModel="outofprocess" startupTimeLimit="20" shutdownTimeLimit="5" {attrs}>
         <environmentVariables>
 {vars}        </environmentVariables>
       </aspNetCore>
     </system.webServer>
   </location>
 </configuration>
-"#,
-        python_echo().display()
+"#
     )
 }
