@@ -1,19 +1,27 @@
 //! `ancm doctor SITE`: one test per finding, against the real binary. Exit status 0 when the
 //! site would start, 1 when it would not, 2 when web.config cannot be used.
-#![cfg(unix)]
+//!
+//! The checks of .NET publish folders (a fake `dotnet` host) and of scripts run on Unix only;
+//! the rest on every OS, with the Rust echo backend.
 #![allow(clippy::unwrap_used)]
 
-mod dotnet_support;
-mod gateway_support;
-
+use std::path::Path;
+#[cfg(unix)]
 use std::time::Duration;
 
-use dotnet_support::*;
-use gateway_support::python_config;
+#[cfg(unix)]
+use test_support::dotnet::{
+    RUNTIMECONFIG_8, RUNTIMES_8, Shape, fake_dotnet, publish_site, runtimeconfig, script,
+};
+use test_support::process::{self, Doctor};
+use test_support::{dotnet, site};
 
-/// A site folder with this web.config.
-fn site(config: &str) -> tempfile::TempDir {
-    gateway_support::site(config)
+/// The gateway binary under test.
+const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
+
+/// `ancm doctor SITE ARGS…` with the .NET variables `vars`.
+fn doctor(site: &Path, args: &[&str], vars: &[(&str, &str)]) -> Doctor {
+    process::doctor(dotnet::command(ANCM, vars), site, args)
 }
 
 /// A web.config starting `process_path` with `attrs` and environment variables.
@@ -32,11 +40,13 @@ fn config(process_path: &str, attrs: &str, env: &[(&str, &str)]) -> String {
 }
 
 /// A .NET publish folder and a fake `dotnet` listing .NET 8.0.11 in a DOTNET_ROOT.
+#[cfg(unix)]
 struct Published {
     site: tempfile::TempDir,
     root: tempfile::TempDir,
 }
 
+#[cfg(unix)]
 impl Published {
     fn new(runtime_config: &str) -> Self {
         let site = publish_site(Shape::Apphost, runtime_config);
@@ -52,6 +62,7 @@ impl Published {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_healthy_publish_folder_would_start() {
     let published = Published::new(RUNTIMECONFIG_8);
@@ -99,7 +110,10 @@ fn a_healthy_publish_folder_would_start() {
 
 #[test]
 fn a_healthy_site_shows_variable_names_never_values() {
-    let site = site(&python_config("", &[("DB_PASSWORD", "hunter2-secret")]));
+    let site = site::with_config(&site::rust_echo_config(
+        "",
+        &[("DB_PASSWORD", "hunter2-secret")],
+    ));
     let text = doctor(site.path(), &[], &[]);
     assert_eq!(text.code, 0, "{}", text.out);
     assert!(
@@ -138,7 +152,7 @@ fn a_healthy_site_shows_variable_names_never_values() {
 
 #[test]
 fn an_invalid_web_config_exits_2() {
-    let site = site(
+    let site = site::with_config(
         "<configuration><system.webServer>\n<aspNetCore startupTimeLimit=\"9000\" processPath=\"x\"/>\n</system.webServer></configuration>",
     );
     let report = doctor(site.path(), &["--json"], &[]);
@@ -152,7 +166,7 @@ fn an_invalid_web_config_exits_2() {
 
 #[test]
 fn a_missing_program() {
-    let site = site(&config(r".\missing-app", "", &[]));
+    let site = site::with_config(&config(r".\missing-app", "", &[]));
     let report = doctor(site.path(), &["--json"], &[]);
     assert_eq!(report.code, 1, "{}", report.out);
     let message = report.finding("program", "fail");
@@ -160,9 +174,10 @@ fn a_missing_program() {
     assert!(report.finding("start", "warn").contains("not attempted"));
 }
 
+#[cfg(unix)]
 #[test]
 fn a_program_that_is_not_executable() {
-    let site = site(&config(r".\start.sh", "", &[]));
+    let site = site::with_config(&config(r".\start.sh", "", &[]));
     std::fs::write(site.path().join("start.sh"), "#!/bin/sh\nexit 0\n").unwrap();
     let report = doctor(site.path(), &["--json"], &[]);
     assert_eq!(report.code, 1, "{}", report.out);
@@ -173,9 +188,10 @@ fn a_program_that_is_not_executable() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn a_script_whose_interpreter_is_missing() {
-    let site = site(&config(r".\start.sh", "", &[]));
+    let site = site::with_config(&config(r".\start.sh", "", &[]));
     script(
         &site.path().join("start.sh"),
         "#!/nonexistent/python9 -u\nprint(1)\n",
@@ -203,6 +219,7 @@ fn a_script_whose_interpreter_is_missing() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn a_missing_framework_names_the_nearest_installed_versions() {
     let published = Published::new(&runtimeconfig("Microsoft.AspNetCore.App", "9.0.0", ""));
@@ -216,6 +233,7 @@ fn a_missing_framework_names_the_nearest_installed_versions() {
     assert!(report.finding("start", "warn").contains("not attempted"));
 }
 
+#[cfg(unix)]
 #[test]
 fn rolling_forward_to_an_installed_major_passes() {
     // runtimeconfig.json's own rollForward.
@@ -256,7 +274,7 @@ fn hold_a_port() -> std::net::TcpListener {
 fn a_fixed_port_in_use() {
     let held = hold_a_port();
     let port = held.local_addr().unwrap().port().to_string();
-    let site = site(&python_config("", &[("ASPNETCORE_PORT", &port)]));
+    let site = site::with_config(&site::rust_echo_config("", &[("ASPNETCORE_PORT", &port)]));
     let report = doctor(site.path(), &["--json"], &[]);
     assert_eq!(report.code, 1, "{}", report.out);
     let message = report.finding("port", "fail");
@@ -276,7 +294,7 @@ fn a_fixed_port_in_use() {
 
 #[test]
 fn an_unwritable_stdout_log_folder_is_a_warning() {
-    let site = site(&python_config(
+    let site = site::with_config(&site::rust_echo_config(
         r#"stdoutLogEnabled="true" stdoutLogFile=".\blocker\logs\stdout""#,
         &[],
     ));
@@ -302,9 +320,10 @@ fn an_unwritable_stdout_log_folder_is_a_warning() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn a_crashing_backend_shows_its_exit_code_and_first_output_lines() {
-    let site = site(&config(r".\crash.sh", "", &[]));
+    let site = site::with_config(&config(r".\crash.sh", "", &[]));
     script(
         &site.path().join("crash.sh"),
         "#!/bin/sh\necho 'Unhandled exception. System.IO.FileNotFoundException: appsettings.json'\necho '   at Program.Main' >&2\nexit 3\n",
@@ -325,9 +344,10 @@ fn a_crashing_backend_shows_its_exit_code_and_first_output_lines() {
     assert!(report.findings("request").is_empty());
 }
 
+#[cfg(unix)]
 #[test]
 fn a_slow_backend_times_out_within_startup_time_limit() {
-    let site = site(
+    let site = site::with_config(
         &config(r".\slow.sh", r#"startupTimeLimit="1""#, &[])
             .replace(r#"startupTimeLimit="20" "#, ""),
     );
@@ -350,7 +370,7 @@ fn a_slow_backend_times_out_within_startup_time_limit() {
 
 #[test]
 fn app_offline_is_reported_and_nothing_starts() {
-    let site = site(&python_config("", &[]));
+    let site = site::with_config(&site::rust_echo_config("", &[]));
     std::fs::write(site.path().join("app_offline.htm"), "<p>down</p>").unwrap();
     let report = doctor(site.path(), &["--json"], &[]);
     assert_eq!(report.code, 0, "{}", report.out);
@@ -360,7 +380,10 @@ fn app_offline_is_reported_and_nothing_starts() {
 
 #[test]
 fn an_unusable_fixed_token() {
-    let site = site(&python_config("", &[("ASPNETCORE_TOKEN", "not a token")]));
+    let site = site::with_config(&site::rust_echo_config(
+        "",
+        &[("ASPNETCORE_TOKEN", "not a token")],
+    ));
     let report = doctor(site.path(), &["--json"], &[]);
     assert_eq!(report.code, 1, "{}", report.out);
     assert!(report.finding("token", "fail").contains("ASPNETCORE_TOKEN"));

@@ -1,18 +1,21 @@
 //! `ancm run --max-backend-connections`: the cap is per application, across worker threads;
 //! requests over it wait `--backend-connection-wait` seconds, then get 503.2.
-#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
-
-mod gateway_support;
 
 use std::time::{Duration, Instant};
 
-use gateway_support::*;
+use test_support::client::get;
+use test_support::process::Gateway;
+use test_support::site;
+
+/// The gateway binary under test.
+const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_over_the_backend_connection_cap_get_503_2_on_every_thread() {
-    let site = site(&python_config("", &[]));
+    let site = site::with_config(&site::rust_echo_config("", &[]));
     let gw = Gateway::start(
+        ANCM,
         site.path(),
         &[
             "--threads",

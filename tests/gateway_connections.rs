@@ -2,23 +2,26 @@
 //! client connections is capped: `--header-timeout`, `--h2-idle-timeout`,
 //! `--h2-ping-interval` and `--max-connections` of the real `ancm` binary, against raw
 //! sockets, raw HTTP/2 frames, a raw TLS client and real HTTP clients.
-#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
-mod gateway_support;
-
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gateway_support::*;
 use http::Request;
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName};
+use test_support::process::{Gateway, free_port, wait_listening};
+use test_support::site;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
+
+/// The gateway binary under test.
+const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 
 /// The bound on any single wait of these tests.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -40,7 +43,7 @@ async fn closed_within(io: &mut (impl AsyncRead + Unpin), limit: Duration) -> Du
 /// A site whose only application is at `/app`: requests outside it get the gateway's own 404,
 /// without starting a backend.
 fn site_without_backend() -> tempfile::TempDir {
-    site(&python_config("", &[]))
+    site::with_config(&site::rust_echo_config("", &[]))
 }
 
 const NO_BACKEND: [&str; 2] = ["--app-path", "/app"];
@@ -152,6 +155,7 @@ impl RawH2 {
 async fn a_silent_connection_is_closed_after_the_header_timeout() {
     let site = site_without_backend();
     let gw = Gateway::start(
+        ANCM,
         site.path(),
         &[&NO_BACKEND[..], &["--header-timeout", "1"]].concat(),
     );
@@ -164,6 +168,7 @@ async fn a_silent_connection_is_closed_after_the_header_timeout() {
 async fn an_h2c_connection_with_only_the_preface_is_closed_after_the_header_timeout() {
     let site = site_without_backend();
     let gw = Gateway::start(
+        ANCM,
         site.path(),
         &[&NO_BACKEND[..], &["--header-timeout", "1"]].concat(),
     );
@@ -182,6 +187,7 @@ async fn an_h2c_connection_with_only_the_preface_is_closed_after_the_header_time
 async fn an_idle_http1_keep_alive_connection_is_closed_after_the_header_timeout() {
     let site = site_without_backend();
     let gw = Gateway::start(
+        ANCM,
         site.path(),
         &[&NO_BACKEND[..], &["--header-timeout", "2"]].concat(),
     );
@@ -210,6 +216,7 @@ async fn an_idle_http1_keep_alive_connection_is_closed_after_the_header_timeout(
 async fn an_idle_h2c_connection_gets_goaway_and_is_closed() {
     let site = site_without_backend();
     let gw = Gateway::start(
+        ANCM,
         site.path(),
         &[&NO_BACKEND[..], &["--h2-idle-timeout", "1"]].concat(),
     );
@@ -240,8 +247,9 @@ async fn an_idle_h2c_connection_gets_goaway_and_is_closed() {
 async fn an_h2c_client_that_stops_answering_pings_is_disconnected() {
     // A request to a slow backend keeps a stream open, so the connection is not idle; the
     // client stops answering PINGs, as a vanished peer would.
-    let site = site(&python_config("", &[]));
+    let site = site::with_config(&site::rust_echo_config("", &[]));
     let gw = Gateway::start(
+        ANCM,
         site.path(),
         &["--h2-ping-interval", "1", "--h2-idle-timeout", "60"],
     );
@@ -263,32 +271,31 @@ async fn an_h2c_client_that_stops_answering_pings_is_disconnected() {
 
 // ---- TLS ----
 
-struct SelfSigned {
-    cert: rustls::pki_types::CertificateDer<'static>,
-    dir: tempfile::TempDir,
+/// A test certificate file (tests/fixtures/tls: a server certificate for localhost and its
+/// CA).
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
 }
 
-fn self_signed() -> SelfSigned {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.path().join("key.pem"), signing_key.serialize_pem()).unwrap();
-    SelfSigned {
-        cert: cert.der().clone(),
-        dir,
-    }
+/// The gateway's TLS provider on this OS (src/tls.rs), for the client side too.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[cfg(not(windows))]
+    let provider = rustls::crypto::ring::default_provider();
+    #[cfg(windows)]
+    let provider = rustls_graviola::default_provider();
+    Arc::new(provider)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_clients_that_never_handshake_or_never_send_a_request_are_closed() {
-    let pki = self_signed();
     let site = site_without_backend();
     let https: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let (https_arg, cert, key) = (
         https.to_string(),
-        pki.dir.path().join("cert.pem"),
-        pki.dir.path().join("key.pem"),
+        fixture("server.pem"),
+        fixture("server.key"),
     );
     let args = [
         "--https-listen",
@@ -300,7 +307,7 @@ async fn tls_clients_that_never_handshake_or_never_send_a_request_are_closed() {
         "--header-timeout",
         "1",
     ];
-    let _gw = Gateway::start(site.path(), &[&NO_BACKEND[..], &args].concat());
+    let _gw = Gateway::start(ANCM, site.path(), &[&NO_BACKEND[..], &args].concat());
     wait_listening(https);
 
     // No ClientHello at all.
@@ -310,14 +317,14 @@ async fn tls_clients_that_never_handshake_or_never_send_a_request_are_closed() {
 
     // A complete handshake, then nothing.
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(pki.cert.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    roots
+        .add(CertificateDer::from_pem_file(fixture("ca.pem")).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     let start = Instant::now();
     let tcp = TcpStream::connect(https).await.unwrap();
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -378,6 +385,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 async fn connections_beyond_the_cap_wait_until_one_closes() {
     let site = site_without_backend();
     let gw = Gateway::start(
+        ANCM,
         site.path(),
         &[
             &NO_BACKEND[..],
@@ -398,7 +406,7 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     // At the cap, the gateway waits without spinning.
     #[cfg(target_os = "linux")]
     {
-        let pid = gw.child.as_ref().unwrap().id();
+        let pid = gw.pid();
         let before = cpu_ticks(pid);
         tokio::time::sleep(Duration::from_secs(2)).await;
         let used = cpu_ticks(pid) - before;
@@ -437,8 +445,9 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
 async fn keep_alive_clients_and_long_requests_are_unaffected() {
     // Timeouts of 1 s, and clients that pause less than that between requests, for longer
     // than that in all, with requests that take longer than that.
-    let site = site(&python_config("", &[]));
+    let site = site::with_config(&site::rust_echo_config("", &[]));
     let gw = Gateway::start(
+        ANCM,
         site.path(),
         &["--header-timeout", "1", "--h2-idle-timeout", "1"],
     );

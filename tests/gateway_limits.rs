@@ -3,24 +3,26 @@
 //! in place of those defaults, and a changed web.config applied from its recycle on.
 //! `ancm` answers 414 for a long path or query string, 413 for a large body (declared or
 //! chunked) and 431 for a large header block, before any backend is involved.
-#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
-
-mod gateway_support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gateway_support::*;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt as _, Full, StreamBody};
 use hyper_util::rt::TokioIo;
+use test_support::client::{Response, get, request};
+use test_support::process::Gateway;
+use test_support::site;
+
+/// The gateway binary under test.
+const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 
 /// The echo backend's web.config with `<requestLimits ATTRS/>` beside `<aspNetCore>`.
 fn config_with_limits(attrs: &str) -> String {
-    python_config("", &[]).replace(
+    site::rust_echo_config("", &[]).replace(
         "</aspNetCore>",
         &format!(
             "</aspNetCore>\n      <security><requestFiltering><requestLimits {attrs} />\
@@ -29,12 +31,12 @@ fn config_with_limits(attrs: &str) -> String {
     )
 }
 
-async fn post(addr: SocketAddr, body: usize) -> Resp {
+async fn post(addr: SocketAddr, body: usize) -> Response {
     let req = Request::post("/")
         .header("host", addr.to_string())
         .body(Full::new(Bytes::from(vec![b'x'; body])))
         .unwrap();
-    send(addr, req).await
+    request(addr, req).await
 }
 
 /// A POST whose body is sent chunked (no declared length), `chunks` × `size` bytes.
@@ -67,10 +69,10 @@ async fn path_status(addr: SocketAddr, target: &str) -> StatusCode {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_config_request_limits_answer_414_413_and_431() {
-    let site = site(&config_with_limits(
+    let site = site::with_config(&config_with_limits(
         r#"maxAllowedContentLength="1000" maxUrl="64" maxQueryString="32""#,
     ));
-    let gw = Gateway::start(site.path(), &[]);
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let addr = gw.addr;
 
     assert_eq!(
@@ -105,8 +107,8 @@ async fn web_config_request_limits_answer_414_413_and_431() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iis_defaults_apply_where_web_config_is_silent() {
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::rust_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let addr = gw.addr;
 
     // maxUrl 4096 and maxQueryString 2048 bytes.
@@ -145,8 +147,8 @@ async fn flags_replace_the_defaults_and_web_config_wins_where_it_speaks() {
         "--max-header-bytes",
         "2000",
     ];
-    let silent = site(&python_config("", &[]));
-    let gw = Gateway::start(silent.path(), &flags);
+    let silent = site::with_config(&site::rust_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, silent.path(), &flags);
     let addr = gw.addr;
     assert_eq!(post(addr, 100).await.status, 200);
     assert_eq!(post(addr, 101).await.status, 413);
@@ -167,8 +169,8 @@ async fn flags_replace_the_defaults_and_web_config_wins_where_it_speaks() {
 
     // web.config's maxUrl is the application's own: it wins over the flag; the other flags
     // still apply.
-    let speaks = site(&config_with_limits(r#"maxUrl="500""#));
-    let gw = Gateway::start(speaks.path(), &flags);
+    let speaks = site::with_config(&config_with_limits(r#"maxUrl="500""#));
+    let gw = Gateway::start(ANCM, speaks.path(), &flags);
     let addr = gw.addr;
     assert_eq!(
         path_status(addr, &format!("/{}", "p".repeat(100))).await,
@@ -183,8 +185,8 @@ async fn flags_replace_the_defaults_and_web_config_wins_where_it_speaks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_limit_applies_after_the_recycle() {
-    let site = site(&config_with_limits(r#"maxAllowedContentLength="1000""#));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&config_with_limits(r#"maxAllowedContentLength="1000""#));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let addr = gw.addr;
     assert_eq!(post(addr, 600).await.status, 200);
 
@@ -211,8 +213,8 @@ async fn a_changed_limit_applies_after_the_recycle() {
 
 #[test]
 fn check_prints_the_request_limits_iis_defaults_where_silent() {
-    let s = site(&config_with_limits(r#"maxUrl="500""#));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ancm"))
+    let s = site::with_config(&config_with_limits(r#"maxUrl="500""#));
+    let out = std::process::Command::new(ANCM)
         .args(["check", "--json"])
         .arg(s.path())
         .output()
@@ -227,7 +229,7 @@ fn check_prints_the_request_limits_iis_defaults_where_silent() {
             "maxQueryString": 2048,
         })
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ancm"))
+    let out = std::process::Command::new(ANCM)
         .arg("check")
         .arg(s.path())
         .output()

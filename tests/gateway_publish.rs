@@ -6,24 +6,38 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
-mod dotnet_support;
-mod gateway_support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dotnet_support::*;
-use gateway_support::get;
+use test_support::client::{Response, get};
+use test_support::dotnet::{
+    self, RUNTIMECONFIG_8, RUNTIMECONFIG_8_FRAMEWORKS, RUNTIMECONFIG_SELF_CONTAINED, RUNTIMES_8,
+    Shape, fake_dotnet, publish_files, publish_site,
+};
+use test_support::process::{self, Doctor, Gateway};
+
+/// The gateway binary under test.
+const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
+
+/// `ancm run SITE` on a free loopback port with the .NET variables `vars`, its log in a file.
+fn ancm_run(site: &Path, vars: &[(&str, &str)]) -> Gateway {
+    Gateway::start_logging(dotnet::command(ANCM, vars), site, &[])
+}
+
+/// `ancm doctor SITE ARGS…` with the .NET variables `vars`.
+fn doctor(site: &Path, args: &[&str], vars: &[(&str, &str)]) -> Doctor {
+    process::doctor(dotnet::command(ANCM, vars), site, args)
+}
 
 /// `GET /` through `ancm run`, bounded in time.
-async fn get_root(run: &Run) -> gateway_support::Resp {
+async fn get_root(run: &Gateway) -> Response {
     tokio::time::timeout(Duration::from_secs(30), get(run.addr, "/", &[]))
         .await
         .unwrap_or_else(|_| panic!("no answer within 30 s:\n{}", run.log()))
 }
 
 /// `GET /` through `ancm run`: the backend's JSON.
-async fn served(run: &Run) -> serde_json::Value {
+async fn served(run: &Gateway) -> serde_json::Value {
     let r = get_root(run).await;
     assert_eq!(r.status, 200, "{}\n{}", r.text(), run.log());
     r.json()
@@ -34,7 +48,7 @@ async fn an_apphost_publish_runs_as_dotnet_app_dll() {
     let site = publish_site(Shape::Apphost, RUNTIMECONFIG_8);
     let root = tempfile::tempdir().unwrap();
     let dotnet = fake_dotnet(root.path(), "root", RUNTIMES_8);
-    let run = Run::start(
+    let run = ancm_run(
         site.path(),
         &[("DOTNET_ROOT", root.path().to_str().unwrap())],
     );
@@ -64,7 +78,7 @@ async fn a_dotnet_app_dll_publish_runs_with_a_native_path() {
     let site = publish_site(Shape::DotnetDll, RUNTIMECONFIG_8_FRAMEWORKS);
     let root = tempfile::tempdir().unwrap();
     fake_dotnet(root.path(), "root", RUNTIMES_8);
-    let run = Run::start(
+    let run = ancm_run(
         site.path(),
         &[("DOTNET_ROOT", root.path().to_str().unwrap())],
     );
@@ -79,7 +93,7 @@ async fn a_self_contained_windows_publish_gets_500_32_and_a_log_line() {
     let site = publish_site(Shape::Apphost, RUNTIMECONFIG_SELF_CONTAINED);
     let root = tempfile::tempdir().unwrap();
     fake_dotnet(root.path(), "root", RUNTIMES_8);
-    let run = Run::start(
+    let run = ancm_run(
         site.path(),
         &[
             ("DOTNET_ROOT", root.path().to_str().unwrap()),
@@ -144,7 +158,7 @@ fn hosts() -> Hosts {
 async fn dotnet_root_beats_path() {
     let site = publish_site(Shape::DotnetDll, RUNTIMECONFIG_8);
     let h = hosts();
-    let run = Run::start(
+    let run = ancm_run(
         site.path(),
         &[
             ("DOTNET_ROOT", h.root.to_str().unwrap()),
@@ -160,7 +174,7 @@ async fn path_beats_the_install_folders() {
     let site = publish_site(Shape::Apphost, RUNTIMECONFIG_8);
     let h = hosts();
     // A DOTNET_ROOT that holds no dotnet is passed over.
-    let run = Run::start(
+    let run = ancm_run(
         site.path(),
         &[
             ("DOTNET_ROOT", h.nothing.to_str().unwrap()),
@@ -176,7 +190,7 @@ async fn path_beats_the_install_folders() {
 async fn dotnet_root_x64_beats_dotnet_root() {
     let site = publish_site(Shape::Apphost, RUNTIMECONFIG_8);
     let h = hosts();
-    let run = Run::start(
+    let run = ancm_run(
         site.path(),
         &[
             ("DOTNET_ROOT_X64", h.home.join(".dotnet").to_str().unwrap()),

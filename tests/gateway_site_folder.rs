@@ -2,21 +2,23 @@
 //! §8.21): an `app_offline.htm` that is a symbolic link is followed only inside the site
 //! folder, and one over 1 MiB is not served; both still take the application offline, with
 //! the built-in 503 page.
-#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
-
-mod gateway_support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use gateway_support::*;
+use test_support::client::{Response, get};
+use test_support::process::Gateway;
+use test_support::site;
+
+/// The gateway binary under test.
+const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 
 /// The title of the built-in page served when app_offline.htm cannot be.
 const BUILT_IN: &str = "HTTP Error 503.0 - Application Offline";
 
 /// GET / until `done` holds (bounded).
-async fn poll_until(addr: SocketAddr, done: impl Fn(&Resp) -> bool) -> Resp {
+async fn poll_until(addr: SocketAddr, done: impl Fn(&Response) -> bool) -> Response {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let r = get(addr, "/", &[]).await;
@@ -33,13 +35,15 @@ async fn poll_until(addr: SocketAddr, done: impl Fn(&Resp) -> bool) -> Resp {
     }
 }
 
+// Symbolic links need a privilege on Windows.
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_offline_link_is_followed_only_inside_the_site_folder() {
-    let site = site(&python_config("", &[]));
+    let site = site::with_config(&site::rust_echo_config("", &[]));
     let elsewhere = tempfile::tempdir().unwrap();
     let secret = elsewhere.path().join("secret.txt");
     std::fs::write(&secret, "db-password=hunter2").unwrap();
-    let gw = Gateway::start(site.path(), &[]);
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     assert_eq!(get(gw.addr, "/", &[]).await.status, 200);
 
     let offline = site.path().join("app_offline.htm");
@@ -60,8 +64,8 @@ async fn an_app_offline_link_is_followed_only_inside_the_site_folder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_offline_page_over_1_mib_is_not_served() {
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::rust_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let offline = site.path().join("app_offline.htm");
     std::fs::write(&offline, vec![b'x'; 1024 * 1024 + 1]).unwrap();
     let r = poll_until(gw.addr, |r| r.status == 503).await;

@@ -7,13 +7,16 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
-mod gateway_support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use gateway_support::*;
+use test_support::client::get;
+use test_support::process::Gateway;
+use test_support::site;
+
+/// The gateway binary under test.
+const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 
 /// The idle window CPU is measured over.
 const IDLE_WINDOW: Duration = Duration::from_secs(3);
@@ -46,10 +49,6 @@ async fn idle_cpu(pids: &[u32]) -> Vec<Duration> {
         .collect()
 }
 
-fn gateway_pid(gw: &Gateway) -> u32 {
-    gw.child.as_ref().unwrap().id()
-}
-
 async fn backend_pid(addr: SocketAddr) -> u64 {
     let r = get(addr, "/", &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -57,7 +56,7 @@ async fn backend_pid(addr: SocketAddr) -> u64 {
 }
 
 fn check(site: &Path) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ancm"))
+    let out = std::process::Command::new(ANCM)
         .arg("check")
         .arg(site)
         .output()
@@ -71,8 +70,8 @@ fn check(site: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_web_config_leaves_the_gateway_idle_and_the_backend_running() {
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::rust_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let backend = backend_pid(gw.addr).await;
 
     // An editor, a backup tool, `ancm check`: readers of web.config for a while.
@@ -85,7 +84,7 @@ async fn reading_web_config_leaves_the_gateway_idle_and_the_backend_running() {
     check(site.path());
     tokio::time::sleep(SETTLE).await;
 
-    let used = idle_cpu(&[gateway_pid(&gw)]).await;
+    let used = idle_cpu(&[gw.pid()]).await;
     assert!(
         used[0] < IDLE_CPU_BOUND,
         "the gateway used {:?} of CPU over {IDLE_WINDOW:?} while idle",
@@ -100,16 +99,16 @@ async fn reading_web_config_leaves_the_gateway_idle_and_the_backend_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_on_one_site_folder_stay_idle() {
-    let site = site(&python_config("", &[]));
-    let first = Gateway::start(site.path(), &[]);
-    let second = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::rust_echo_config("", &[]));
+    let first = Gateway::start(ANCM, site.path(), &[]);
+    let second = Gateway::start(ANCM, site.path(), &[]);
     backend_pid(first.addr).await;
     backend_pid(second.addr).await;
     // Each gateway's reads of web.config are events for the other.
     check(site.path());
     tokio::time::sleep(SETTLE).await;
 
-    let used = idle_cpu(&[gateway_pid(&first), gateway_pid(&second)]).await;
+    let used = idle_cpu(&[first.pid(), second.pid()]).await;
     for (n, used) in used.iter().enumerate() {
         assert!(
             *used < IDLE_CPU_BOUND,
@@ -120,9 +119,9 @@ async fn two_gateways_on_one_site_folder_stay_idle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_config_rewritten_without_a_change_does_not_recycle_and_a_change_does() {
-    let config = python_config("", &[("TEST_MARK", "one")]);
-    let site = site(&config);
-    let gw = Gateway::start(site.path(), &[]);
+    let config = site::rust_echo_config("", &[("TEST_MARK", "one")]);
+    let site = site::with_config(&config);
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let backend = backend_pid(gw.addr).await;
     let web_config = site.path().join("web.config");
 
@@ -143,8 +142,8 @@ async fn web_config_rewritten_without_a_change_does_not_recycle_and_a_change_doe
         .and_then(|f| f.set_modified(std::time::SystemTime::now() + Duration::from_secs(2)))
         .unwrap();
 
-    // Long enough for a recycle to have started and switched (a python backend starts in
-    // well under a second).
+    // Long enough for a recycle to have started and switched (the backend starts in well
+    // under a second).
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
         assert_eq!(
@@ -157,7 +156,7 @@ async fn web_config_rewritten_without_a_change_does_not_recycle_and_a_change_doe
 
     // A burst of real changes: the last one wins.
     for mark in ["two", "three", "four"] {
-        let changed = python_config("", &[("TEST_MARK", mark)]);
+        let changed = site::rust_echo_config("", &[("TEST_MARK", mark)]);
         std::fs::write(&web_config, changed).unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -2,25 +2,27 @@
 //! headers, Host tricks, `CONNECT`, module headers leaking out of a backend's response, and
 //! secrets in `ancm check`. Real sockets, real child processes, raw HTTP where a typed client
 //! would not send what an attacker does.
-#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
-
-mod gateway_support;
 
 use std::process::Command;
 
 use bytes::Bytes;
-use gateway_support::*;
 use http::Request;
 use http_body_util::Full;
-use test_support::client::{self, RawResponse};
+use test_support::backends::header_values;
+use test_support::client::{self, RawResponse, get};
+use test_support::process::{Gateway, example};
+use test_support::site;
+
+/// The gateway binary under test.
+const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 
 /// A site whose backend is the Rust `iis_echo` example (it reports what `iis-integration`
 /// learned).
 fn rust_site() -> tempfile::TempDir {
-    site(&format!(
+    site::with_config(&format!(
         r#"<configuration><system.webServer><aspNetCore processPath="{}" startupTimeLimit="20" /></system.webServer></configuration>"#,
-        iis_echo().display()
+        example("ancm", "iis_echo").display()
     ))
 }
 
@@ -54,7 +56,7 @@ fn header<'a>(res: &'a RawResponse, name: &str) -> Vec<&'a str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_quote_never_makes_the_app_see_the_gateway_as_the_client() {
     let site = rust_site();
-    let gw = Gateway::start(site.path(), &[]);
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     for xff in [
         &b"\""[..],
         b"6.6.6.6\"",
@@ -78,8 +80,8 @@ async fn a_client_quote_never_makes_the_app_see_the_gateway_as_the_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backend_gets_only_valid_forwarded_items() {
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::rust_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let (local, res) = get_raw(
         gw.addr,
         &[
@@ -102,8 +104,8 @@ async fn the_backend_gets_only_valid_forwarded_items() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_missing_repeated_or_conflicting_is_400_and_connect_is_405() {
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::rust_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     // The backend is up and answers normally.
     assert_eq!(get(gw.addr, "/", &[]).await.status, 200);
     for (raw, status) in [
@@ -132,8 +134,8 @@ async fn host_missing_repeated_or_conflicting_is_400_and_connect_is_405() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http10_without_host_never_shows_the_backend_address() {
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::rust_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let res = client::send_raw(gw.addr, b"GET /old HTTP/1.0\r\n\r\n").await;
     assert_eq!(res.status, 200);
     // The address the client connected to, as http.sys names such a request; never the
@@ -143,8 +145,8 @@ async fn http10_without_host_never_shows_the_backend_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_host_must_match_authority() {
-    let site = site(&python_config("", &[]));
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::rust_echo_config("", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -176,9 +178,8 @@ async fn http2_host_must_match_authority() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn module_headers_in_a_backend_response_never_reach_the_client() {
-    let config = python_config("", &[]).replace("echo_backend.py", "leaky_backend.py");
-    let site = site(&config);
-    let gw = Gateway::start(site.path(), &[]);
+    let site = site::with_config(&site::test_backend_config("leaky", "", &[]));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
     let res = client::send(gw.addr, "GET", "/", &[]).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.body, b"leaky");
@@ -192,7 +193,7 @@ async fn module_headers_in_a_backend_response_never_reach_the_client() {
 }
 
 fn check(site: &std::path::Path, args: &[&str]) -> (String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ancm"))
+    let out = Command::new(ANCM)
         .arg("check")
         .arg(site)
         .args(args)
@@ -212,7 +213,7 @@ fn check(site: &std::path::Path, args: &[&str]) -> (String, String) {
 
 #[test]
 fn check_prints_environment_names_not_values_unless_asked() {
-    let site = site(
+    let site = site::with_config(
         r#"<configuration><system.webServer><aspNetCore processPath="dotnet" arguments="app.dll">
   <environmentVariables>
     <environmentVariable name="ASPNETCORE_TOKEN" value="fixed-pairing-secret" />
@@ -257,7 +258,7 @@ fn check_prints_environment_names_not_values_unless_asked() {
     let (text, _) = check(site.path(), &["--show-values"]);
     assert!(text.contains("DB_PASSWORD=hunter2"), "{text}");
     let (help, _) = {
-        let out = Command::new(env!("CARGO_BIN_EXE_ancm"))
+        let out = Command::new(ANCM)
             .args(["check", "--help"])
             .output()
             .unwrap();
