@@ -1,17 +1,17 @@
-//! HTTPS end to end: rustls on the gateway, a client certificate forwarded as
-//! `MS-ASPNETCORE-CLIENTCERT`, `X-Forwarded-Proto: https`, HTTP/2 via ALPN. Test certificates
-//! are generated at test time with rcgen.
-#![cfg(unix)]
+//! HTTPS end to end: rustls on the gateway (with *ring*, graviola on Windows), a client
+//! certificate forwarded as `MS-ASPNETCORE-CLIENTCERT`, `X-Forwarded-Proto: https`, HTTP/2 via
+//! ALPN. The certificates are the test-only ones of tests/fixtures/tls.
 #![allow(clippy::unwrap_used)]
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt as _, Full};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use test_support::backends::header_values;
 use test_support::client::get;
 use test_support::process::{Gateway, free_port, wait_listening};
@@ -20,59 +20,43 @@ use test_support::site;
 /// The gateway binary under test.
 const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 
+/// The test CA, the client's certificate and key, and the folder of the server's files.
 struct Pki {
     ca: CertificateDer<'static>,
     client_cert: CertificateDer<'static>,
-    client_key: Vec<u8>,
-    dir: tempfile::TempDir,
+    client_key: PrivateKeyDer<'static>,
+    dir: PathBuf,
 }
 
 fn pki() -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "ancm test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-
-    let server_key = KeyPair::generate().unwrap();
-    let mut server_params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    server_params
-        .subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    let server_cert = server_params.signed_by(&server_key, &ca).unwrap();
-
-    let client_key = KeyPair::generate().unwrap();
-    let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client_params
-        .distinguished_name
-        .push(DnType::CommonName, "test client");
-    let client_cert = client_params.signed_by(&client_key, &ca).unwrap();
-
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("server.pem"), server_cert.pem() + &ca.pem()).unwrap();
-    std::fs::write(dir.path().join("server.key"), server_key.serialize_pem()).unwrap();
-    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
     Pki {
-        ca: ca.der().clone(),
-        client_cert: client_cert.der().clone(),
-        client_key: client_key.serialize_der(),
+        ca: CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap(),
+        client_cert: CertificateDer::from_pem_file(dir.join("client.pem")).unwrap(),
+        client_key: PrivateKeyDer::from_pem_file(dir.join("client.key")).unwrap(),
         dir,
     }
+}
+
+/// The gateway's TLS provider on this OS (src/tls.rs), for the client side too.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[cfg(not(windows))]
+    let provider = rustls::crypto::ring::default_provider();
+    #[cfg(windows)]
+    let provider = rustls_graviola::default_provider();
+    Arc::new(provider)
 }
 
 fn client_config(pki: &Pki, with_cert: bool, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(pki.ca.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots);
     let mut config = if with_cert {
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.client_key.clone()));
         builder
-            .with_client_auth_cert(vec![pki.client_cert.clone()], key)
+            .with_client_auth_cert(vec![pki.client_cert.clone()], pki.client_key.clone_key())
             .unwrap()
     } else {
         builder.with_no_client_auth()
@@ -129,8 +113,7 @@ async fn tls_get(
 /// The gateway on `site` with a plain listener and an HTTPS one (client certificates `mode`).
 fn start_https(pki: &Pki, site: &std::path::Path, mode: &str) -> (Gateway, std::net::SocketAddr) {
     let https: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let d = pki.dir.path();
-    let path = |name: &str| d.join(name).to_str().unwrap().to_owned();
+    let path = |name: &str| pki.dir.join(name).to_str().unwrap().to_owned();
     let (cert, key, ca) = (path("server.pem"), path("server.key"), path("ca.pem"));
     let https_arg = https.to_string();
     let gw = Gateway::start(
@@ -156,7 +139,7 @@ fn start_https(pki: &Pki, site: &std::path::Path, mode: &str) -> (Gateway, std::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_forwards_the_client_certificate_and_the_https_scheme() {
     let pki = pki();
-    let site = site::with_config(&site::python_echo_config("", &[]));
+    let site = site::with_config(&site::rust_echo_config("", &[]));
     let (gw, https) = start_https(&pki, site.path(), "optional");
 
     // HTTP/1.1 with a client certificate.
@@ -195,7 +178,7 @@ async fn https_forwards_the_client_certificate_and_the_https_scheme() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn required_client_certificate_refuses_clients_without_one() {
     let pki = pki();
-    let site = site::with_config(&site::python_echo_config("", &[]));
+    let site = site::with_config(&site::rust_echo_config("", &[]));
     let (_gw, https) = start_https(&pki, site.path(), "required");
     assert!(
         tls_get(https, client_config(&pki, false, &[b"http/1.1"]))
