@@ -4,7 +4,7 @@
 //! read in the contract's order.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -18,6 +18,7 @@ use iis_integration::{
     UsePathBaseLayer, WindowsUser, XForwarded,
 };
 use serde_json::{Map, Value, json};
+use socket2::{Domain, Socket, Type};
 use test_support::client::{self, RawResponse};
 use test_support::server::TestServer;
 use tokio::net::TcpListener;
@@ -529,10 +530,17 @@ async fn ipv6_peer_and_entries() {
 
 #[tokio::test]
 async fn ipv4_mapped_peer_is_checked_as_ipv4() {
-    // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
-    let listener = TcpListener::bind("[::]:0")
-        .await
-        .expect("dual-stack listener");
+    // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d. Dual-stack is asked for:
+    // Linux defaults to it, Windows to IPv6 only (IPV6_V6ONLY).
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, None).expect("an IPv6 socket");
+    socket.set_only_v6(false).expect("clear IPV6_V6ONLY");
+    socket
+        .bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)).into())
+        .expect("bind [::]:0");
+    socket.listen(128).expect("listen");
+    socket.set_nonblocking(true).expect("non-blocking");
+    let listener =
+        TcpListener::from_std(std::net::TcpListener::from(socket)).expect("dual-stack listener");
     let port = listener.local_addr().unwrap().port();
     let server = Probe::on(
         listener,
