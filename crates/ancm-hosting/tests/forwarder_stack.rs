@@ -2,7 +2,6 @@
 //! ANCM layers, the forwarder): a request given a child reaches it before the child is told
 //! to shut down, and a child whose port refuses connections gets no further request
 //! (issue 18).
-#![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

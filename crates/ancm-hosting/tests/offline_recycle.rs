@@ -1,5 +1,4 @@
 //! app_offline.htm and web.config recycling with real child processes (issue 4 §3, §5).
-#![cfg(unix)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,9 @@
 //! let config = std::fs::read_to_string(site.path().join("web.config")).unwrap();
 //! assert!(config.contains(r#"processPath=".\MyApp.exe""#));
 //! ```
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(unix)]
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use tempfile::TempDir;

@@ -1,5 +1,5 @@
-//! What a test asks Windows directly: whether a process runs, and the account a token
-//! names, to compare with what the code under test found.
+//! What a test asks Windows directly: whether a process runs, the account a token names (to
+//! compare with what the code under test found), and whether Wine runs the test.
 //!
 //! ```
 //! use test_support::windows::{process_token, token_account};
@@ -18,6 +18,7 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::Security::{
     GetTokenInformation, LookupAccountSidW, SID_NAME_USE, TOKEN_QUERY, TOKEN_USER, TokenUser,
 };
+use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
     PROCESS_SYNCHRONIZE, WaitForSingleObject,
@@ -122,4 +123,15 @@ pub fn token_account(token: &OwnedHandle) -> String {
     } else {
         format!("{domain}\\{name}")
     }
+}
+
+/// Whether the test runs under Wine (its ntdll exports `wine_get_version`), where some of
+/// Windows is missing: `GenerateConsoleCtrlEvent` cannot deliver Ctrl+Break, for one.
+pub fn under_wine() -> bool {
+    let ntdll: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
+    // SAFETY: a NUL-terminated UTF-16 name; ntdll is loaded in every process and stays.
+    let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
+    // SAFETY: a valid module handle (checked) and a NUL-terminated ASCII name.
+    !module.is_null()
+        && unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }.is_some()
 }
