@@ -12,6 +12,7 @@ mod check;
 mod cli;
 mod connection;
 mod gateway;
+mod reload;
 mod server;
 mod tls;
 
