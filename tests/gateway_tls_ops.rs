@@ -385,6 +385,31 @@ async fn wait_for_leaf(addr: SocketAddr, ca: &Ca, leaf: &[u8]) {
     }
 }
 
+/// More one-off clients (full TLS 1.3 handshakes, a request each) than a server-side
+/// session cache of rustls' default size (256) holds sessions: a client resumes after them
+/// only when the server keeps its sessions in tickets (or in a larger cache).
+async fn crowd_out_sessions(addr: SocketAddr) {
+    let config = client_config(ClientOptions {
+        ca: None,
+        version: &rustls::version::TLS13,
+        resumption: Resumption::disabled(),
+        client_cert: None,
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let config = config.clone();
+        tasks.spawn(async move {
+            for _ in 0..40 {
+                let seen = get(addr, config.clone(), "localhost").await.unwrap();
+                assert_eq!(seen.status, 200);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+}
+
 fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -424,6 +449,7 @@ async fn sessions_resume_over_tls13_and_tls12_and_keep_the_client_certificate() 
         (&rustls::version::TLS12, Tls12Resumption::SessionIdOrTickets),
         (&rustls::version::TLS12, Tls12Resumption::SessionIdOnly),
     ];
+    // Each case resumes after many other clients came and went.
     for (version, tls12) in cases {
         let config = client_config(ClientOptions {
             ca: Some(&ca),
@@ -435,6 +461,7 @@ async fn sessions_resume_over_tls13_and_tls12_and_keep_the_client_certificate() 
         let first = get(gw.https, config.clone(), "localhost").await.unwrap();
         assert_eq!(first.version, version.version, "{case}");
         assert_eq!(first.kind, HandshakeKind::Full, "{case}");
+        crowd_out_sessions(gw.https).await;
         for _ in 0..2 {
             let again = get(gw.https, config.clone(), "localhost").await.unwrap();
             assert_eq!(again.kind, HandshakeKind::Resumed, "{case}");
@@ -480,10 +507,10 @@ fn count_lines(out: &str, prefix: &str) -> usize {
 /// OpenSSL's own client resumes: over TLS 1.2 with `-reconnect` (one connection, then five
 /// with its session); over TLS 1.3 with a session saved by a first `s_client` that read a
 /// response (so the tickets, which come after the handshake, reached it) and offered by a
-/// second. (OpenSSL 3.0's `-reconnect` drops each connection right after its handshake,
+/// second, after many other clients. (OpenSSL 3.0's `-reconnect` drops each connection right after its handshake,
 /// before TLS 1.3 tickets arrive, so it shows `New` for every TLS 1.3 server, nginx too.)
-#[test]
-fn openssl_s_client_resumes_over_tls13_and_tls12() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssl_s_client_resumes_over_tls13_and_tls12() {
     if Command::new("openssl").arg("version").output().is_err() {
         eprintln!("SKIPPED: `openssl` is not installed (.ci/run installs it)");
         return;
@@ -525,6 +552,7 @@ fn openssl_s_client_resumes_over_tls13_and_tls12() {
     );
     assert!(count_lines(&first, "New, TLSv1.3") == 1, "{first}");
     assert!(first.contains("HTTP/1.1 200 OK"), "{first}");
+    crowd_out_sessions(gw.https).await;
     let second = s_client(
         gw.https,
         &["-tls1_3", "-ign_eof", "-sess_in", session],
