@@ -4,9 +4,11 @@
 //!
 //! wrk cannot do this: with `Connection: close` it makes a new TLS connection per request but
 //! never offers the previous session, so every handshake is a full one. `openssl s_time`
-//! can resume but runs one connection at a time. This client shares one rustls session store
-//! among its tasks, as a browser does, so with resumption on every connection after the
-//! first few offers a ticket (TLS 1.3, and TLS 1.2 servers that issue them) or a session ID.
+//! can resume but runs one connection at a time. Each task here is one client with its own
+//! rustls session store, so with resumption on every connection of a task after its first
+//! offers a ticket (TLS 1.3, and TLS 1.2 servers that issue them) or a session ID. (One store
+//! shared by all tasks would not do: rustls keeps at most 8 TLS 1.3 tickets per server name,
+//! fewer than the connections that start at once.)
 //! The server's certificate is not verified (it is the benchmark's own, on 127.0.0.1), so
 //! the client spends its CPU on the handshake itself.
 //!
@@ -142,7 +144,7 @@ fn client_config(options: &Options) -> Result<Arc<rustls::ClientConfig>, BoxErro
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.resumption = if options.resume {
-        Resumption::in_memory_sessions(1024)
+        Resumption::in_memory_sessions(4)
     } else {
         Resumption::disabled()
     };
@@ -187,13 +189,13 @@ async fn one_request(
 }
 
 async fn run(options: Options) -> Result<(), BoxError> {
-    let connector = tokio_rustls::TlsConnector::from(client_config(&options)?);
     let counts = Arc::new(Counts::default());
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(options.concurrency);
     for _ in 0..options.concurrency {
-        let (connector, counts, stop) = (connector.clone(), counts.clone(), stop.clone());
+        let connector = tokio_rustls::TlsConnector::from(client_config(&options)?);
+        let (counts, stop) = (counts.clone(), stop.clone());
         let addr = options.addr;
         tasks.push(tokio::spawn(async move {
             let mut buf = Vec::with_capacity(4096);
