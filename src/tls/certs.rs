@@ -131,6 +131,9 @@ impl CertStore {
             let fingerprint = fingerprint(sha256, &cert, &key);
             let loaded = parse_pair(pair, &cert, &key, &provider)?;
             tracing::info!(cert = %pair.cert.display(), names = ?loaded.names, "TLS certificate");
+            if !pairs.is_empty() && loaded.names.is_empty() {
+                tracing::warn!(cert = %pair.cert.display(), "this TLS certificate has no DNS name in its subjectAltName: no SNI name selects it, and only the first certificate is the default");
+            }
             pairs.push(loaded);
             state.push(PairState {
                 seen: fingerprint.clone(),
