@@ -99,17 +99,26 @@ pub struct RunArgs {
     pub apps: Vec<(AppPath, PathBuf)>,
 
     /// HTTPS listen address (HTTP/1.1 and HTTP/2 via ALPN). Needs --tls-cert and --tls-key.
-    /// Repeatable. X-Forwarded-Proto is `https` for requests that arrive here.
+    /// Repeatable. X-Forwarded-Proto is `https` for requests that arrive here. TLS 1.3 and
+    /// 1.2, with session resumption (TLS 1.3 tickets, TLS 1.2 tickets and session IDs); no
+    /// 0-RTT.
     #[arg(long = "https-listen", value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
     pub https_listen: Vec<SocketAddr>,
 
-    /// PEM file with the server certificate chain for --https-listen.
+    /// PEM file with a server certificate chain (leaf first) for --https-listen. Repeatable,
+    /// paired in order with --tls-key: each certificate serves the DNS names of its
+    /// subjectAltName (wildcards included) by SNI, and the first one also serves clients
+    /// that send no name or an unknown one. The files are reloaded when they change (a
+    /// renewal, also through certbot's symbolic links) and on SIGHUP; new files that do not
+    /// load are logged and the certificate in use stays.
     #[arg(long = "tls-cert", value_name = "PEM")]
-    pub tls_cert: Option<PathBuf>,
+    pub tls_cert: Vec<PathBuf>,
 
-    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1) for --https-listen.
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1) of the --tls-cert given in
+    /// the same position. Repeatable. A key that does not match its certificate is refused
+    /// at start.
     #[arg(long = "tls-key", value_name = "PEM")]
-    pub tls_key: Option<PathBuf>,
+    pub tls_key: Vec<PathBuf>,
 
     /// PEM file with the CA certificates client certificates must chain to. Enables client
     /// certificates; the one a client presents is forwarded as MS-ASPNETCORE-CLIENTCERT.

@@ -18,7 +18,9 @@ use tower::{Layer as _, Service};
 
 use crate::cli::RunArgs;
 use crate::connection::{ConnectionLimits, default_max_connections};
+use crate::reload::Reloads;
 use crate::server::{Listener, Server, ServerHandle};
+use crate::tls::watch::{Reloader, Trigger};
 
 /// One application's whole stack: request limits, admission and backend choice, the ANCM
 /// layers, the forwarder. Every application has this same type, so the router needs no
@@ -107,12 +109,17 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
             return Err(GatewayError::MissingSite(dir.clone()));
         }
     }
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) if !args.https_listen.is_empty() => Some(
-            crate::tls::server_config(cert, key, args.client_ca.as_deref(), args.client_cert)?,
-        ),
-        _ => None,
+    let mut reloads = Reloads::new();
+    let tls = if args.https_listen.is_empty() {
+        None
+    } else {
+        let pairs = crate::tls::pairs(&args.tls_cert, &args.tls_key)?;
+        let tls = crate::tls::server_config(pairs, args.client_ca.as_deref(), args.client_cert)?;
+        let reloader = Reloader::start(tls.certs.clone());
+        reloads.add("TLS certificates", move || reloader.reload(Trigger::Signal));
+        Some(tls.config)
     };
+    reloads.on_sighup().map_err(GatewayError::Runtime)?;
     let mut plain = args.listen.clone();
     if plain.is_empty() && args.https_listen.is_empty() {
         plain.push(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)));

@@ -14,6 +14,7 @@ mod cli;
 mod connection;
 mod doctor;
 mod gateway;
+mod reload;
 mod server;
 mod tls;
 
