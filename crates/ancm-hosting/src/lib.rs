@@ -27,6 +27,7 @@ pub mod application;
 pub mod config;
 pub mod debug_log;
 mod file_stamp;
+pub mod status;
 pub mod supervisor;
 mod sync;
 

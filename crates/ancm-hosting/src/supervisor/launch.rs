@@ -10,6 +10,7 @@ use super::command::{self, CommandLine};
 use super::ports::{self, InvalidPort, PortChoice};
 use super::stdout::OutputMode;
 use crate::config::AspNetCoreConfig;
+use crate::status::BackendStats;
 
 /// Things that do not come from web.config: the one place an application keeps its site
 /// folder and app path.
@@ -23,6 +24,8 @@ pub(crate) struct LaunchContext {
     pub(crate) http_auth: String,
     /// `ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED`.
     pub(crate) websockets: bool,
+    /// The application's counters, kept across generations.
+    pub(crate) stats: Arc<BackendStats>,
 }
 
 /// What a configuration says about starting children, with `%VAR%` expanded.
@@ -138,6 +141,7 @@ mod tests {
             app_path: AppPath::root(),
             http_auth: String::new(),
             websockets: true,
+            stats: Arc::default(),
         });
         let mut config = AspNetCoreConfig::new(
             "dotnet",
