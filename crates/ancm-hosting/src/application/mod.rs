@@ -66,7 +66,7 @@ use crate::file_stamp::FileStamp;
 use crate::status::{ApplicationState, ApplicationStatus, ExitCause, SlotState, SlotStatus};
 use crate::supervisor::environment::{detailed_errors, worker_env};
 use crate::supervisor::in_flight::Admission;
-use crate::supervisor::{LaunchContext, LaunchSpec, Supervisor};
+use crate::supervisor::{LaunchContext, LaunchSpec, StdoutLogRetention, Supervisor};
 use crate::sync;
 
 /// The web.config file name.
@@ -95,6 +95,10 @@ pub struct ApplicationOptions {
     /// string 2048) and the limits layer's header (32 KiB) and request-target (8 KiB) limits.
     /// See [`Application::request_limits`].
     pub request_limits: RequestLimits,
+    /// How many stdout log files are kept and how large each grows, where web.config's
+    /// handler settings `stdoutLogMaxFiles` / `stdoutLogMaxBytes` are silent (an ancm-rs
+    /// addition; default: all, whole, as ANCM).
+    pub stdout_log_retention: StdoutLogRetention,
 }
 
 impl ApplicationOptions {
@@ -112,6 +116,7 @@ impl ApplicationOptions {
             websockets_supported: true,
             watch: true,
             request_limits: iis_request_limits(),
+            stdout_log_retention: StdoutLogRetention::default(),
         }
     }
 
@@ -136,6 +141,13 @@ impl ApplicationOptions {
     /// Sets the request limits that apply where web.config's `<requestLimits>` is silent.
     pub fn request_limits(mut self, limits: RequestLimits) -> Self {
         self.request_limits = limits;
+        self
+    }
+
+    /// Sets the stdout log retention that applies where web.config's handler settings are
+    /// silent.
+    pub fn stdout_log_retention(mut self, retention: StdoutLogRetention) -> Self {
+        self.stdout_log_retention = retention;
         self
     }
 }
@@ -319,6 +331,7 @@ impl Application {
             websockets_supported,
             watch,
             request_limits,
+            stdout_log_retention,
         } = options;
         if !site_dir.is_dir() {
             tracing::error!(site = %site_dir.display(), "the site folder is not a directory");
@@ -332,6 +345,7 @@ impl Application {
             http_auth: http_auth.env_value(),
             websockets: websockets_supported,
             stats: Arc::default(),
+            stdout_retention: stdout_log_retention,
         });
         let files = Files::new(web_config);
         let generation = make_generation(&context, detailed_errors, initial);

@@ -8,7 +8,7 @@ use ancm_protocol::{AppPath, InvalidToken, PairingToken};
 
 use super::command::{self, CommandLine};
 use super::ports::{self, InvalidPort, PortChoice};
-use super::stdout::OutputMode;
+use super::stdout::{OutputMode, StdoutLogRetention};
 use crate::config::AspNetCoreConfig;
 use crate::status::BackendStats;
 
@@ -26,6 +26,8 @@ pub(crate) struct LaunchContext {
     pub(crate) websockets: bool,
     /// The application's counters, kept across generations.
     pub(crate) stats: Arc<BackendStats>,
+    /// Retention of the stdout log files where web.config's handler settings are silent.
+    pub(crate) stdout_retention: StdoutLogRetention,
 }
 
 /// What a configuration says about starting children, with `%VAR%` expanded.
@@ -98,6 +100,9 @@ impl LaunchSpec {
         } else if config.stdout_log_enabled {
             OutputMode::File {
                 base: expanded.stdout_log_file.clone(),
+                retention: context
+                    .stdout_retention
+                    .with_handler_settings(&|name| config.handler_setting(name).map(str::to_owned)),
             }
         } else {
             OutputMode::Capture
@@ -142,6 +147,7 @@ mod tests {
             http_auth: String::new(),
             websockets: true,
             stats: Arc::default(),
+            stdout_retention: StdoutLogRetention::default(),
         });
         let mut config = AspNetCoreConfig::new(
             "dotnet",

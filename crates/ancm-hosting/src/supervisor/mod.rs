@@ -13,7 +13,9 @@
 //! tree.
 //!
 //! The supervisor is driven through [`crate::application::Application`]; this module's only
-//! public items are the startup error types shown on the 502.5 page and in logs.
+//! public items are the startup error types shown on the 502.5 page and in logs, and the
+//! stdout log retention ([`StdoutLogRetention`], set with
+//! [`ApplicationOptions::stdout_log_retention`](crate::ApplicationOptions::stdout_log_retention)).
 //!
 //! ```
 //! use ancm_hosting::supervisor::StartError;
@@ -48,6 +50,7 @@ use in_flight::{Admission, InFlight};
 pub(crate) use launch::{LaunchContext, LaunchSpec};
 use process::Child;
 use rapid_fail::RapidFails;
+pub use stdout::StdoutLogRetention;
 
 use crate::status::{ExitCause, ExitRecord, SlotState, SlotStatus};
 use crate::sync;

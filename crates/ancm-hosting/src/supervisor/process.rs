@@ -82,8 +82,9 @@ impl Child {
             .envs(spec.env)
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
-        let (out, err, log_file) = stdio_for(spec.output, spec.cwd);
-        cmd.stdout(out).stderr(err);
+        let stdio = stdio_for(spec.output, spec.cwd);
+        let log_file = stdio.log_file;
+        cmd.stdout(stdio.stdout).stderr(stdio.stderr);
         // Linux: forked from a thread that lives as long as the gateway, with the
         // parent-death signal set, so a SIGKILLed gateway takes the child with it.
         #[cfg(target_os = "linux")]
@@ -92,6 +93,14 @@ impl Child {
         let mut child = cmd.spawn()?;
         let pid = child.id().unwrap_or(0);
         let started_at = SystemTime::now();
+        if let Some(log) = &stdio.rotating {
+            if let Some(out) = child.stdout.take() {
+                log.drain(out);
+            }
+            if let Some(err) = child.stderr.take() {
+                log.drain(err);
+            }
+        }
         let captured = if matches!(spec.output, OutputMode::Capture) {
             let c = Captured::default();
             if let Some(out) = child.stdout.take() {
