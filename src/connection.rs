@@ -98,6 +98,16 @@ impl Slots {
         self.semaphore.clone().acquire_owned().await.ok()
     }
 
+    /// Connections open now (slots taken).
+    pub fn open(&self) -> usize {
+        self.max - self.semaphore.available_permits()
+    }
+
+    /// The cap.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
     fn warn_full(&self) {
         let mut last = self
             .last_full_warning

@@ -8,11 +8,14 @@
 // A binary: `pub` marks what a module offers the rest of the crate.
 #![allow(unreachable_pub)]
 
+mod admin;
 mod check;
 mod cli;
 mod connection;
 mod gateway;
+mod observe;
 mod server;
+mod status;
 mod tls;
 
 use std::process::ExitCode;
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
             };
             check::run(&args.path, args.json, values)
         }
+        cli::Command::Status(args) => status::run(&args),
         cli::Command::Run(args) => {
             let threads = args
                 .threads

@@ -65,7 +65,7 @@ impl ExitCause {
 
     /// A short lowercase name (`crash`, `rapid_fail`, `start_failure`, `recycle`, `offline`,
     /// `unreachable`, `shutdown`), for metric labels and JSON.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ExitCause::Crash => "crash",
             ExitCause::RapidFail => "rapid_fail",
@@ -174,7 +174,7 @@ pub enum ApplicationState {
 impl ApplicationState {
     /// A short lowercase name (`idle`, `starting`, `ready`, `failed`, `rapid_fail`,
     /// `offline`, `invalid_config`, `stopping`).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ApplicationState::Idle => "idle",
             ApplicationState::Starting => "starting",
@@ -223,7 +223,7 @@ pub enum SlotState {
 
 impl SlotState {
     /// A short lowercase name (`idle`, `starting`, `ready`, `failed`).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             SlotState::Idle => "idle",
             SlotState::Starting => "starting",
