@@ -100,7 +100,7 @@ async fn echo(
     let (parts, body) = request.into_parts();
     // The trace id of the front's access log line for this request.
     let trace_id = trace.as_ref().map(TraceContext::trace_id_hex);
-    tracing::debug!(trace_id = trace_id.as_deref().unwrap_or("-"), method = %parts.method, path = parts.uri.path(), "request");
+    tracing::debug!(trace_id = %trace_id.as_deref().unwrap_or("-"), method = %parts.method, path = parts.uri.path(), "request");
     let websocket_upgrade_available = parts
         .extensions
         .get::<hyper::upgrade::OnUpgrade>()

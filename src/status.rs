@@ -297,7 +297,7 @@ pub fn table(status: &Value) -> String {
                 if i + 1 == row.len() {
                     let _ = write!(out, " {cell}");
                 } else {
-                    let _ = write!(out, " {cell:<w$}");
+                    let _ = write!(out, " {cell:<w$} ");
                 }
             }
             let _ = writeln!(out);
