@@ -143,6 +143,14 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
     {
         return Err(GatewayError::AdminNotLoopback(addr));
     }
+    // Bound before the gateway's own listeners: once it accepts requests, so does the admin
+    // listener.
+    let admin_listener = match observe.admin_listen {
+        Some(addr) => {
+            Some(bind_admin(addr).map_err(|source| GatewayError::AdminBind { addr, source })?)
+        }
+        None => None,
+    };
     for (_, dir) in &apps {
         if !dir.is_dir() {
             return Err(GatewayError::MissingSite(dir.clone()));
@@ -228,18 +236,16 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
         h2_ping_interval: Duration::from_secs(args.h2_ping_interval),
         max_connections: args.max_connections.unwrap_or_else(default_max_connections),
     });
-    let admin = match observe.admin_listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| GatewayError::AdminBind { addr, source })?;
+    let admin = match admin_listener {
+        Some(listener) => {
             let admin = Arc::new(Admin::new(Arc::new(GatewaySources {
                 applications: applications.clone(),
                 observability: observability.clone(),
                 slots: server.handle().connection_slots(),
             })));
-            let addr = listener.local_addr().unwrap_or(addr);
-            tracing::info!(%addr, "admin listener: /metrics /healthz /readyz /status");
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "admin listener: /metrics /healthz /readyz /status");
+            }
             let task = admin.spawn(listener);
             Some((admin, task))
         }
@@ -496,6 +502,13 @@ impl<B> Service<Request<B>> for NoApplication {
         *resp.status_mut() = StatusCode::NOT_FOUND;
         futures_util::future::ready(Ok(resp))
     }
+}
+
+/// The admin listener's socket, on the current runtime.
+fn bind_admin(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = std::net::TcpListener::bind(addr)?;
+    socket.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(socket)
 }
 
 fn bind(

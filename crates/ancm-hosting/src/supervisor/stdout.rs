@@ -287,19 +287,26 @@ impl RotatingLog {
         });
     }
 
-    /// Appends `bytes`, starting a new file first when they would not fit in the current
-    /// one. A chunk larger than the cap is split across files.
+    /// Appends `bytes`, moving on to a new file before the current one would grow past the
+    /// cap. What does not fit is cut after its last whole line that does; a line longer
+    /// than the cap is cut at the cap.
     fn write(&self, mut bytes: &[u8]) {
         let mut current = sync::lock(&self.current);
         while !bytes.is_empty() {
-            let room = self.max_bytes.saturating_sub(current.written);
-            if room == 0
-                || (u64::try_from(bytes.len()).unwrap_or(u64::MAX) > room && current.written > 0)
-            {
-                self.rotate(&mut current);
-            }
-            let room = self.max_bytes.saturating_sub(current.written).max(1);
-            let take = bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+            let room = usize::try_from(self.max_bytes.saturating_sub(current.written))
+                .unwrap_or(usize::MAX);
+            let take = if bytes.len() <= room {
+                bytes.len()
+            } else {
+                match bytes[..room].iter().rposition(|&b| b == b'\n') {
+                    Some(newline) => newline + 1,
+                    None if current.written > 0 => {
+                        self.rotate(&mut current);
+                        continue;
+                    }
+                    None => room.max(1),
+                }
+            };
             let (now, rest) = bytes.split_at(take);
             if let Err(error) = current.file.write_all(now) {
                 tracing::debug!(file = %current.path.display(), %error, "cannot write the child's output to its log file");
@@ -308,6 +315,9 @@ impl RotatingLog {
                 .written
                 .saturating_add(u64::try_from(take).unwrap_or(u64::MAX));
             bytes = rest;
+            if !bytes.is_empty() {
+                self.rotate(&mut current);
+            }
         }
     }
 
@@ -727,6 +737,26 @@ mod tests {
             .map(|f| std::fs::read_to_string(logs.join(f)).expect("read"))
             .collect();
         assert!(text.ends_with(&"z".repeat(15)), "{text:?}");
+    }
+
+    #[test]
+    fn lines_stay_whole_across_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stdio = stdio_for(
+            &OutputMode::File {
+                base: "stdout".into(),
+                retention: StdoutLogRetention::default().max_bytes(12),
+            },
+            dir.path(),
+        );
+        let log = stdio.rotating.expect("capped");
+        // One read of the pipe with several lines: cut after the last line that fits.
+        log.write(b"aaaa\nbbbb\ncccc\ndddd\n");
+        let texts: Vec<String> = names(dir.path())
+            .iter()
+            .map(|f| std::fs::read_to_string(dir.path().join(f)).expect("read"))
+            .collect();
+        assert_eq!(texts, ["aaaa\nbbbb\n", "cccc\ndddd\n"]);
     }
 
     #[test]
