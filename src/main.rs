@@ -3,6 +3,8 @@
 //! ```text
 //! ancm run examples/site                 # http://127.0.0.1:8080/
 //! ancm check examples/site --json        # validate web.config
+//! ancm run examples/site --access-log logs --admin-listen 127.0.0.1:9180
+//! ancm status                            # what it is doing (from 127.0.0.1:9180)
 //! ```
 #![forbid(unsafe_code)]
 // A binary: `pub` marks what a module offers the rest of the crate.

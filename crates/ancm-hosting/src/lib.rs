@@ -1,7 +1,8 @@
 //! What makes the ASP.NET Core Module a module and not just a proxy: it reads the
 //! `<aspNetCore>` element of web.config ([`config`]), owns the backend process
 //! ([`supervisor`]), and answers for it when it is offline or failing ([`app_offline`],
-//! 502.5 / 500.0 / 503 pages).
+//! 502.5 / 500.0 / 503 pages). [`status`] tells a gateway what the processes are doing, for
+//! its metrics and health checks.
 //!
 //! # Where ancm-rs deliberately differs from ANCM
 //!
@@ -18,7 +19,9 @@
 //! * web.config's `<requestLimits>` is read for the gateway's request limits, IIS's defaults
 //!   where it is silent; `maxAllowedContentLength` is 64-bit (§3.4, §8.16).
 //! * An `app_offline.htm` linking out of the site folder or over 1 MiB is not served (§8.21).
-//! * The stdout log is appended to, never through a link, mode 0640 (§8.22).
+//! * The stdout log is appended to, never through a link, mode 0640; optionally only the
+//!   newest files are kept and each is capped in size ([`supervisor::StdoutLogRetention`],
+//!   §8.22).
 //! * On Unix a `%VAR%` value in `arguments` is one argument (§8.23).
 #![deny(unsafe_code)]
 
