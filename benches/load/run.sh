@@ -20,7 +20,8 @@ OBS_BACKEND_PORT=${OBS_BACKEND_PORT:-18083}
 OBS_PORT=${OBS_PORT:-18084}
 OBS_ADMIN_PORT=${OBS_ADMIN_PORT:-18085}
 COMPARE_OBS=${COMPARE_OBS:-0}
-ANCM_FLAGS=${ANCM_FLAGS:-}
+# The 1 GiB echo below is over IIS's default request body limit (30,000,000 bytes).
+ANCM_FLAGS="--max-request-body 2147483648 ${ANCM_FLAGS:-}"
 TOKEN=0f6d4a52-3b1e-4c1f-9d2a-7f1e2b3c4d5e
 
 need=()
