@@ -166,6 +166,12 @@ impl ServerHandle {
         Ok(tokio::spawn(accept_loop(listeners, service, self.clone())))
     }
 
+    /// The connection slots, for the count of open connections (metrics). Not a handle: the
+    /// drain needs every handle dropped.
+    pub fn connection_slots(&self) -> Arc<Slots> {
+        self.slots.clone()
+    }
+
     /// What the task of a connection accepted now needs.
     fn connection_task(&self) -> ConnectionTask {
         ConnectionTask {

@@ -3,7 +3,8 @@
 //! ([`supervisor`]), and answers for it when it is offline or failing ([`app_offline`],
 //! 502.5 / 500.0 / 500.32 / 503 pages). [`application::Application::launch_plan`] shows what
 //! it would start and [`application::Application::start`] starts it ahead of the first
-//! request (what `ancm doctor` uses).
+//! request (what `ancm doctor` uses); [`status`] tells a gateway what the processes are
+//! doing, for its metrics and health checks.
 //!
 //! # Where ancm-rs deliberately differs from ANCM
 //!
@@ -20,7 +21,9 @@
 //! * web.config's `<requestLimits>` is read for the gateway's request limits, IIS's defaults
 //!   where it is silent; `maxAllowedContentLength` is 64-bit (§3.4, §8.16).
 //! * An `app_offline.htm` linking out of the site folder or over 1 MiB is not served (§8.21).
-//! * The stdout log is appended to, never through a link, mode 0640 (§8.22).
+//! * The stdout log is appended to, never through a link, mode 0640; optionally only the
+//!   newest files are kept and each is capped in size ([`supervisor::StdoutLogRetention`],
+//!   §8.22).
 //! * On Unix a `%VAR%` value in `arguments` is one argument (§8.23).
 //! * A folder published for IIS runs on any OS ([`dotnet`]): a Windows apphost
 //!   (`.\MyApp.exe`) that cannot run here becomes `dotnet MyApp.dll` (§8.30); `dotnet` is
@@ -35,6 +38,7 @@ pub mod config;
 pub mod debug_log;
 pub mod dotnet;
 mod file_stamp;
+pub mod status;
 pub mod supervisor;
 mod sync;
 

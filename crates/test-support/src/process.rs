@@ -319,17 +319,60 @@ impl Gateway {
     ///
     /// If it cannot be started or does not listen within [`LIMIT`].
     pub fn start(exe: impl AsRef<Path>, site: &Path, args: &[&str]) -> Gateway {
+        Self::spawn(
+            exe.as_ref(),
+            site,
+            args,
+            &[],
+            Stdio::null(),
+            Stdio::inherit(),
+        )
+    }
+
+    /// [`start`](Self::start) with `env` added (`RUST_LOG` among them replaces `warn`) and
+    /// the gateway's stdout and stderr piped, for the test to read
+    /// ([`take_stdout`](Self::take_stdout), [`take_stderr`](Self::take_stderr)). Read them,
+    /// or take and drop them: a full pipe would stop the gateway.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot be started or does not listen within [`LIMIT`].
+    pub fn start_piped(
+        exe: impl AsRef<Path>,
+        site: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        Self::spawn(
+            exe.as_ref(),
+            site,
+            args,
+            env,
+            Stdio::piped(),
+            Stdio::piped(),
+        )
+    }
+
+    fn spawn(
+        exe: &Path,
+        site: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Gateway {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        let child = Command::new(exe.as_ref())
+        let child = Command::new(exe)
             .arg("run")
             .arg(site)
             .arg("--listen")
             .arg(addr.to_string())
             .args(args)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .expect("start the gateway");
         let gateway = Gateway {
@@ -338,6 +381,16 @@ impl Gateway {
         };
         wait_listening(addr);
         gateway
+    }
+
+    /// The gateway's stdout, when started with [`start_piped`](Self::start_piped) (once).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.as_mut()?.stdout.take()
+    }
+
+    /// The gateway's stderr, when started with [`start_piped`](Self::start_piped) (once).
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.as_mut()?.stderr.take()
     }
 
     /// SIGTERM, and wait (30 s at most) for the exit status.
