@@ -99,6 +99,7 @@
 //!   response byte is sent once more on a new connection, and backend connections in use are
 //!   capped with `503.2` past the cap ([`forward`], protocol §8.27, §8.28).
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app_path;
 pub mod backend;
@@ -129,3 +130,8 @@ pub use timeout::RequestTimeout;
 
 /// The error type of boxed bodies and services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+// The README's example (what crates.io shows) must keep compiling and passing.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -21,6 +21,7 @@
 //! * The stdout log is appended to, never through a link, mode 0640 (§8.22).
 //! * On Unix a `%VAR%` value in `arguments` is one argument (§8.23).
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app_offline;
 pub mod application;
@@ -33,3 +34,8 @@ mod sync;
 pub use application::{
     Application, ApplicationError, ApplicationLayer, ApplicationOptions, ApplicationService,
 };
+
+// The README's examples (what crates.io shows) must keep compiling and passing.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
