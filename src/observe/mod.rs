@@ -1,5 +1,5 @@
 //! What the gateway records of each request: the [access log](access_log), the request
-//! [metrics](metrics), and the debug event of each request.
+//! [metrics], and the debug event of each request.
 //!
 //! The router hands each request to its runtime thread's [`Observer`], which counts it in,
 //! wraps its body to count the bytes read, and gives back a [`Pending`]; [`ObservedFuture`]

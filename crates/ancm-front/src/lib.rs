@@ -104,6 +104,7 @@
 //! * [`trace`] keeps or starts a W3C Trace Context and sends it to the backend with the
 //!   front's own span id (protocol §8.33); ANCM forwards `traceparent` as it came, or none.
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app_path;
 pub mod backend;
@@ -135,3 +136,8 @@ pub use timeout::RequestTimeout;
 
 /// The error type of boxed bodies and services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+// The README's example (what crates.io shows) must keep compiling and passing.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -31,6 +31,7 @@
 //!   Windows-style paths among the arguments are made native on Unix (§8.31); a
 //!   self-contained Windows publish is refused with `500.32` (§8.32).
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app_offline;
 pub mod application;
@@ -45,3 +46,8 @@ mod sync;
 pub use application::{
     Application, ApplicationError, ApplicationLayer, ApplicationOptions, ApplicationService,
 };
+
+// The README's examples (what crates.io shows) must keep compiling and passing.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
