@@ -340,6 +340,15 @@ impl Gateway {
         gateway
     }
 
+    /// Its process id.
+    ///
+    /// # Panics
+    ///
+    /// If it was stopped already.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running gateway").id()
+    }
+
     /// SIGTERM, and wait (30 s at most) for the exit status.
     ///
     /// # Panics
@@ -349,6 +358,18 @@ impl Gateway {
         let mut child = self.child.take().expect("a running gateway");
         terminate(child.id());
         wait_exit(&mut child, Duration::from_secs(30))
+    }
+
+    /// SIGKILL, as the OOM killer or `kill -9` does (no chance to stop its children), and
+    /// wait (10 s at most) for the exit status.
+    ///
+    /// # Panics
+    ///
+    /// If it was stopped already or does not exit in time.
+    pub fn kill(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("a running gateway");
+        let _ = child.kill();
+        wait_exit(&mut child, Duration::from_secs(10))
     }
 }
 
