@@ -318,7 +318,7 @@ async fn sigterm_under_load_finishes_requests_in_flight_refuses_new_ones_and_lea
         let slow: Vec<_> = (0..2)
             .map(|_| {
                 tokio::spawn(async move {
-                    let req = client::get_request(&addr.to_string(), "/slow?ms=1500", &[]);
+                    let req = client::get_request(&addr.to_string(), "/slow?ms=2500", &[]);
                     let res = client::try_request(addr, req).await;
                     (res, Instant::now())
                 })
