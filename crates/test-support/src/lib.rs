@@ -28,6 +28,8 @@
 //!   echoing what they saw), the python echo backend a site runs as a child, and the
 //!   smallest forwarder to put in front of them.
 //! - [`body`]: bodies for streaming tests: generated on the fly, counted as they arrive.
+//! - [`load`]: a few keep-alive clients sending GETs in a loop, every outcome recorded with
+//!   its time, for tests that break something under load.
 //! - [`process`]: child processes: binaries of the workspace built once per run, free ports,
 //!   waiting for a listener, a log line or an exit, and the `ancm` gateway as a child.
 //! - [`site`]: temporary site folders with a `web.config`.
@@ -45,6 +47,7 @@ use std::time::Duration;
 pub mod backends;
 pub mod body;
 pub mod client;
+pub mod load;
 pub mod process;
 pub mod server;
 pub mod site;

@@ -393,6 +393,15 @@ impl Gateway {
         self.child.as_mut()?.stderr.take()
     }
 
+    /// Its process id.
+    ///
+    /// # Panics
+    ///
+    /// If it was stopped already.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running gateway").id()
+    }
+
     /// SIGTERM, and wait (30 s at most) for the exit status.
     ///
     /// # Panics
@@ -402,6 +411,18 @@ impl Gateway {
         let mut child = self.child.take().expect("a running gateway");
         terminate(child.id());
         wait_exit(&mut child, Duration::from_secs(30))
+    }
+
+    /// SIGKILL, as the OOM killer or `kill -9` does (no chance to stop its children), and
+    /// wait (10 s at most) for the exit status.
+    ///
+    /// # Panics
+    ///
+    /// If it was stopped already or does not exit in time.
+    pub fn kill(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("a running gateway");
+        let _ = child.kill();
+        wait_exit(&mut child, Duration::from_secs(10))
     }
 }
 
