@@ -25,7 +25,7 @@ use axum::{Json, Router, ServiceExt};
 use http_body_util::BodyExt;
 use iis_integration::{
     ClientAddr, ClientCertificate, IisConfig, IisIntegrationLayer, PathBase, Scheme,
-    ShutdownSignal, WindowsUser, bind_listener, graceful_shutdown,
+    ShutdownSignal, TraceContext, WindowsUser, bind_listener, graceful_shutdown,
 };
 use serde_json::{Map, Value, json};
 use tower::ServiceBuilder;
@@ -94,9 +94,13 @@ async fn echo(
     path_base: PathBase,
     cert: Option<ClientCertificate>,
     user: Option<WindowsUser>,
+    trace: Option<TraceContext>,
     request: Request,
 ) -> Json<Value> {
     let (parts, body) = request.into_parts();
+    // The trace id of the front's access log line for this request.
+    let trace_id = trace.as_ref().map(TraceContext::trace_id_hex);
+    tracing::debug!(trace_id = %trace_id.as_deref().unwrap_or("-"), method = %parts.method, path = parts.uri.path(), "request");
     let websocket_upgrade_available = parts
         .extensions
         .get::<hyper::upgrade::OnUpgrade>()

@@ -1,5 +1,6 @@
 //! Command line of the `ancm` gateway.
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use ancm_protocol::AppPath;
@@ -35,6 +36,12 @@ pub enum Command {
     /// Dry-run a site folder: why won't it start?
     #[command(long_about = DOCTOR_HELP)]
     Doctor(DoctorArgs),
+
+    /// Show what a running gateway's applications and backend processes are doing, from its
+    /// admin listener (`ancm run --admin-listen`).
+    ///
+    /// Exit status 0 when the gateway answered; 1 when it could not be reached.
+    Status(StatusArgs),
 }
 
 /// `ancm doctor --help`: what it does, its exit status and its JSON.
@@ -99,17 +106,26 @@ pub struct RunArgs {
     pub apps: Vec<(AppPath, PathBuf)>,
 
     /// HTTPS listen address (HTTP/1.1 and HTTP/2 via ALPN). Needs --tls-cert and --tls-key.
-    /// Repeatable. X-Forwarded-Proto is `https` for requests that arrive here.
+    /// Repeatable. X-Forwarded-Proto is `https` for requests that arrive here. TLS 1.3 and
+    /// 1.2, with session resumption (TLS 1.3 tickets, TLS 1.2 tickets and session IDs); no
+    /// 0-RTT.
     #[arg(long = "https-listen", value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
     pub https_listen: Vec<SocketAddr>,
 
-    /// PEM file with the server certificate chain for --https-listen.
+    /// PEM file with a server certificate chain (leaf first) for --https-listen. Repeatable,
+    /// paired in order with --tls-key: each certificate serves the DNS names of its
+    /// subjectAltName (wildcards included) by SNI, and the first one also serves clients
+    /// that send no name or an unknown one. The files are reloaded when they change (a
+    /// renewal, also through certbot's symbolic links) and on SIGHUP; new files that do not
+    /// load are logged and the certificate in use stays.
     #[arg(long = "tls-cert", value_name = "PEM")]
-    pub tls_cert: Option<PathBuf>,
+    pub tls_cert: Vec<PathBuf>,
 
-    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1) for --https-listen.
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1) of the --tls-cert given in
+    /// the same position. Repeatable. A key that does not match its certificate is refused
+    /// at start.
     #[arg(long = "tls-key", value_name = "PEM")]
-    pub tls_key: Option<PathBuf>,
+    pub tls_key: Vec<PathBuf>,
 
     /// PEM file with the CA certificates client certificates must chain to. Enables client
     /// certificates; the one a client presents is forwarded as MS-ASPNETCORE-CLIENTCERT.
@@ -214,6 +230,104 @@ pub struct RunArgs {
     /// server itself, also with 431.
     #[arg(long = "max-header-bytes", value_name = "BYTES")]
     pub max_header_bytes: Option<usize>,
+
+    #[command(flatten)]
+    pub observability: ObservabilityArgs,
+}
+
+/// `ancm run`'s flags for access logs, metrics, health, status and the logs.
+#[derive(Debug, clap::Args)]
+pub struct ObservabilityArgs {
+    /// Write an access log: one file per application under DIR, in IIS's W3C format by
+    /// default (`DIR/ROOT/u_exYYMMDD.log` for `/`, `DIR/ROOT_shop/…` for `/shop`; UTC, a new
+    /// file each day), or `-` for standard output. Off by default.
+    #[arg(long = "access-log", value_name = "DIR|-")]
+    pub access_log: Option<PathBuf>,
+
+    /// The access log's format: `w3c` (IIS's W3C Extended Log File Format) or `json` (JSON
+    /// lines with the same fields and the trace id).
+    #[arg(
+        long = "access-log-format",
+        value_name = "FORMAT",
+        default_value = "w3c",
+        requires = "access_log"
+    )]
+    pub access_log_format: AccessLogFormat,
+
+    /// Start a new access log file (`u_exYYMMDD_1.log`, …) before one would grow past this
+    /// many bytes.
+    #[arg(
+        long = "access-log-max-bytes",
+        value_name = "BYTES",
+        requires = "access_log",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub access_log_max_bytes: Option<u64>,
+
+    /// Serve /metrics (Prometheus), /healthz, /readyz and /status on this address, which
+    /// must be a loopback address unless --admin-allow-remote is given. Off by default.
+    #[arg(long = "admin-listen", value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// Allow --admin-listen on an address other hosts can reach (the admin endpoints have
+    /// no authentication: put them behind a firewall).
+    #[arg(long = "admin-allow-remote", requires = "admin_listen")]
+    pub admin_allow_remote: bool,
+
+    /// Keep at most N stdoutLogFile files per application: creating one removes the oldest
+    /// beyond N. web.config's handler setting stdoutLogMaxFiles (ancm only) wins for its
+    /// application.
+    #[arg(long = "stdout-log-max-files", value_name = "N")]
+    pub stdout_log_max_files: Option<NonZeroUsize>,
+
+    /// Start a new stdoutLogFile file (named with the current time) before one would grow
+    /// past this many bytes. web.config's handler setting stdoutLogMaxBytes (ancm only) wins
+    /// for its application.
+    #[arg(
+        long = "stdout-log-max-bytes",
+        value_name = "BYTES",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub stdout_log_max_bytes: Option<u64>,
+
+    /// The gateway's own log on stderr: `text` or `json` (one object per line). RUST_LOG
+    /// chooses what is logged, as always.
+    #[arg(long = "log-format", value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// `--access-log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessLogFormat {
+    /// IIS's W3C Extended Log File Format.
+    W3c,
+    /// JSON lines.
+    Json,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where `ancm status` looks when not told: the address the README's examples give
+/// `--admin-listen`.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:9180";
+
+/// `ancm status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The gateway's admin listener (its --admin-listen).
+    #[arg(long = "admin", value_name = "ADDR", default_value = DEFAULT_ADMIN)]
+    pub admin: SocketAddr,
+
+    /// Print the /status JSON as the gateway gave it.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--client-cert`.

@@ -73,7 +73,29 @@ pub fn default_max_connections() -> NonZeroUsize {
 pub struct Slots {
     semaphore: Arc<Semaphore>,
     max: usize,
+    /// Sockets holding a slot (an accept loop holds one while it waits for a connection).
+    open: Arc<AtomicUsize>,
     last_full_warning: Mutex<Option<Instant>>,
+}
+
+/// A slot taken by an accept loop for the connection it accepts next.
+#[derive(Debug)]
+pub struct Slot {
+    permit: OwnedSemaphorePermit,
+    open: Arc<AtomicUsize>,
+}
+
+/// A slot held by an open connection: counted open until dropped.
+#[derive(Debug)]
+struct OpenSlot {
+    _permit: OwnedSemaphorePermit,
+    open: Arc<AtomicUsize>,
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Slots {
@@ -83,19 +105,36 @@ impl Slots {
         Self {
             semaphore: Arc::new(Semaphore::new(max)),
             max,
+            open: Arc::new(AtomicUsize::new(0)),
             last_full_warning: Mutex::new(None),
         }
     }
 
     /// A free slot, waiting for one when every slot is taken: an accept loop that waits here
     /// accepts nothing, so new connections queue in the kernel's listen backlog.
-    pub async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
-        if let Ok(slot) = self.semaphore.clone().try_acquire_owned() {
-            return Some(slot);
-        }
-        self.warn_full();
-        // The semaphore is never closed.
-        self.semaphore.clone().acquire_owned().await.ok()
+    pub async fn acquire(&self) -> Option<Slot> {
+        let permit = match self.semaphore.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                self.warn_full();
+                // The semaphore is never closed.
+                self.semaphore.clone().acquire_owned().await.ok()?
+            }
+        };
+        Some(Slot {
+            permit,
+            open: self.open.clone(),
+        })
+    }
+
+    /// Client connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// The cap.
+    pub fn max(&self) -> usize {
+        self.max
     }
 
     fn warn_full(&self) {
@@ -118,13 +157,20 @@ impl Slots {
 #[derive(Debug)]
 pub struct SlotStream<I> {
     io: I,
-    _slot: OwnedSemaphorePermit,
+    _slot: OpenSlot,
 }
 
 impl<I> SlotStream<I> {
     /// `io`, holding `slot`.
-    pub fn new(io: I, slot: OwnedSemaphorePermit) -> Self {
-        Self { io, _slot: slot }
+    pub fn new(io: I, slot: Slot) -> Self {
+        slot.open.fetch_add(1, Ordering::Relaxed);
+        Self {
+            io,
+            _slot: OpenSlot {
+                _permit: slot.permit,
+                open: slot.open,
+            },
+        }
     }
 }
 

@@ -926,7 +926,10 @@ async fn request(app: &Application) -> Result<(http::StatusCode, Duration), Stri
     let routes = [crate::gateway::Hosted::new(app.clone())];
     let accept = server
         .handle()
-        .spawn_accept_loop(vec![listener], crate::gateway::router(&routes))
+        .spawn_accept_loop(
+            vec![listener],
+            crate::gateway::router(&routes, &crate::observe::Observability::new(None, false, 1)),
+        )
         .map_err(|e| format!("cannot serve: {e}"))?;
     let started = Instant::now();
     let path = app.app_path().as_str().to_owned();

@@ -1,36 +1,66 @@
 //! `ancm run`: assemble the applications, listeners and shutdown.
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ancm_front::forward::{ConnectionLimit, ForwardConfig, Forwarder};
 use ancm_front::limits::{Limits, LimitsLayer, RequestLimits};
+use ancm_front::trace::{PropagateTrace, PropagateTraceLayer};
 use ancm_front::{AncmConfig, AncmLayer, Body};
 use ancm_hosting::application::{Application, ApplicationOptions, ApplicationService};
 use ancm_hosting::debug_log::DebugLogSettings;
+use ancm_hosting::supervisor::StdoutLogRetention;
 use ancm_protocol::AppPath;
-use futures_util::future::{BoxFuture, Either, Ready};
+use futures_util::future::{Either, Ready};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tower::{Layer as _, Service};
 
-use crate::cli::RunArgs;
+use crate::admin::{Admin, GatewaySources};
+use crate::cli::{LogFormat, ObservabilityArgs, RunArgs};
 use crate::connection::{ConnectionLimits, default_max_connections};
+use crate::observe::access_log::{AccessLog, AccessLogError, Target};
+use crate::observe::{CountedBody, Observability, ObservedFuture, Observer};
+use crate::reload::Reloads;
 use crate::server::{Listener, Server, ServerHandle};
+use crate::tls::watch::{Reloader, Trigger};
 
-/// One application's whole stack: request limits, admission and backend choice, the ANCM
-/// layers, the forwarder. Every application has this same type, so the router needs no
-/// boxing.
-type AppStack = Limits<ApplicationService<ancm_front::bundle::Ancm<Forwarder>>>;
+/// One application's whole stack: the trace context, request limits, admission and backend
+/// choice, the ANCM layers, the forwarder. Every application has this same type, so the
+/// router needs no boxing.
+type AppStack = PropagateTrace<Limits<ApplicationService<ancm_front::bundle::Ancm<Forwarder>>>>;
+
+/// What answers requests no application takes: `404`, with a trace context like every
+/// response.
+type NotFound = PropagateTrace<NoApplication>;
 
 /// One application with the forwarder configuration of its stacks (one per runtime thread):
 /// clones of one configuration count backend connections together.
+#[derive(Debug)]
 pub struct Hosted {
-    path: AppPath,
-    app: Application,
-    forward: ForwardConfig,
+    /// Its path.
+    pub path: AppPath,
+    /// The application.
+    pub app: Application,
+    /// Its forwarders' configuration.
+    pub forward: ForwardConfig,
+    /// Its forwarder on each runtime thread (each with its own pool), for the idle count.
+    forwarders: Mutex<Vec<Forwarder>>,
+}
+
+impl Hosted {
+    /// Idle keep-alive backend connections over every runtime thread's pool.
+    pub fn idle_connections(&self) -> usize {
+        self.forwarders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(Forwarder::idle_connections_total)
+            .sum()
+    }
 }
 
 impl Hosted {
@@ -40,6 +70,7 @@ impl Hosted {
             path: app.app_path().clone(),
             app,
             forward: ForwardConfig::default(),
+            forwarders: Mutex::new(Vec::new()),
         }
     }
 }
@@ -70,6 +101,23 @@ pub enum GatewayError {
     /// Two applications have the same path.
     #[error("two applications are mapped to {0}")]
     DuplicateApp(AppPath),
+    /// The admin listener would be reachable from other hosts without
+    /// `--admin-allow-remote`.
+    #[error(
+        "--admin-listen {0} is not a loopback address: the admin endpoints have no authentication; pass --admin-allow-remote to serve them there anyway"
+    )]
+    AdminNotLoopback(SocketAddr),
+    /// The admin listener could not be bound.
+    #[error("cannot listen on {addr} (--admin-listen): {source}")]
+    AdminBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The access log could not be set up.
+    #[error(transparent)]
+    AccessLog(#[from] AccessLogError),
     /// An application could not be set up.
     #[error("application {path} ({dir}): {source}")]
     App {
@@ -98,21 +146,41 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
     if let Some(dir) = &args.site_dir {
         apps.push((args.app_path.clone(), dir.clone()));
     }
-    init_logging(&apps);
+    let observe = &args.observability;
+    init_logging(&apps, observe.log_format);
     if apps.is_empty() {
         return Err(GatewayError::NoSite);
     }
+    if let Some(addr) = observe.admin_listen
+        && !addr.ip().is_loopback()
+        && !observe.admin_allow_remote
+    {
+        return Err(GatewayError::AdminNotLoopback(addr));
+    }
+    // Bound before the gateway's own listeners: once it accepts requests, so does the admin
+    // listener.
+    let admin_listener = match observe.admin_listen {
+        Some(addr) => {
+            Some(bind_admin(addr).map_err(|source| GatewayError::AdminBind { addr, source })?)
+        }
+        None => None,
+    };
     for (_, dir) in &apps {
         if !dir.is_dir() {
             return Err(GatewayError::MissingSite(dir.clone()));
         }
     }
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) if !args.https_listen.is_empty() => Some(
-            crate::tls::server_config(cert, key, args.client_ca.as_deref(), args.client_cert)?,
-        ),
-        _ => None,
+    let mut reloads = Reloads::new();
+    let tls = if args.https_listen.is_empty() {
+        None
+    } else {
+        let pairs = crate::tls::pairs(&args.tls_cert, &args.tls_key)?;
+        let tls = crate::tls::server_config(pairs, args.client_ca.as_deref(), args.client_cert)?;
+        let reloader = Reloader::start(tls.certs.clone());
+        reloads.add("TLS certificates", move || reloader.reload(Trigger::Signal));
+        Some(tls.config)
     };
+    reloads.on_sighup().map_err(GatewayError::Runtime)?;
     let mut plain = args.listen.clone();
     if plain.is_empty() && args.https_listen.is_empty() {
         plain.push(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)));
@@ -130,7 +198,9 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
         if applications.iter().any(|hosted| hosted.path == path) {
             return Err(GatewayError::DuplicateApp(path));
         }
-        let options = ApplicationOptions::new(dir.clone()).app_path(path.clone());
+        let options = ApplicationOptions::new(dir.clone())
+            .app_path(path.clone())
+            .stdout_log_retention(stdout_retention(observe));
         let iis_defaults = options.request_limits;
         let options = options.request_limits(flag_limits(&args, iis_defaults));
         let app = Application::new(options).map_err(|source| GatewayError::App {
@@ -144,11 +214,40 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
         let limit = ConnectionLimit::new(backend_connections)
             .wait(Duration::from_secs(args.backend_connection_wait));
         let forward = ForwardConfig::default().connection_limit(limit);
-        applications.push(Hosted { path, app, forward });
+        applications.push(Hosted {
+            path,
+            app,
+            forward,
+            forwarders: Mutex::new(Vec::new()),
+        });
     }
     // Longest path first: the most specific application wins, like IIS applications.
     applications.sort_by_key(|hosted| std::cmp::Reverse(hosted.path.as_str().len()));
     let applications = Arc::new(applications);
+    let access_log = match &observe.access_log {
+        Some(dir) => {
+            let target = if dir.as_os_str() == "-" {
+                Target::Stdout
+            } else {
+                Target::Dir(dir.clone())
+            };
+            let paths: Vec<AppPath> = applications.iter().map(|h| h.path.clone()).collect();
+            let log = AccessLog::start(
+                target,
+                observe.access_log_format,
+                observe.access_log_max_bytes,
+                &paths,
+            )?;
+            tracing::info!(target = %dir.display(), format = ?observe.access_log_format, "access log");
+            Some(log)
+        }
+        None => None,
+    };
+    let observability = Arc::new(Observability::new(
+        access_log,
+        observe.admin_listen.is_some(),
+        applications.len(),
+    ));
 
     let server = Server::new(ConnectionLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
@@ -156,6 +255,21 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
         h2_ping_interval: Duration::from_secs(args.h2_ping_interval),
         max_connections: args.max_connections.unwrap_or_else(default_max_connections),
     });
+    let admin = match admin_listener {
+        Some(listener) => {
+            let admin = Arc::new(Admin::new(Arc::new(GatewaySources {
+                applications: applications.clone(),
+                observability: observability.clone(),
+                slots: server.handle().connection_slots(),
+            })));
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "admin listener: /metrics /healthz /readyz /status");
+            }
+            let task = admin.spawn(listener);
+            Some((admin, task))
+        }
+        None => None,
+    };
     let (release, released) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
     for index in 1..threads {
@@ -168,6 +282,7 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
             index,
             listeners,
             applications.clone(),
+            observability.clone(),
             server.handle(),
             released.clone(),
         )
@@ -176,13 +291,16 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
     }
     let own_loop = server
         .handle()
-        .spawn_accept_loop(listeners, router(&applications))
+        .spawn_accept_loop(listeners, router(&applications, &observability))
         .map_err(GatewayError::Runtime)?;
     tracing::info!(threads, "serving");
 
     let signal = ancm_protocol::signal::stop_requested().await;
     tracing::info!("{signal} received");
     tracing::info!("shutting down: no new connections, draining in-flight requests");
+    if let Some((admin, _)) = &admin {
+        admin.stopping();
+    }
     server.stop_accepting();
     let _ = own_loop.await;
     for (_, accepting_ended) in &mut workers {
@@ -197,8 +315,27 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
     for (thread, _) in workers {
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
+    if let Some(log) = observability.access_log().cloned() {
+        // Every request has ended: write out and close the files.
+        let _ = tokio::task::spawn_blocking(move || log.close()).await;
+    }
+    if let Some((_, task)) = admin {
+        task.abort();
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The `--stdout-log-max-*` flags.
+fn stdout_retention(observe: &ObservabilityArgs) -> StdoutLogRetention {
+    let mut retention = StdoutLogRetention::default();
+    if let Some(max) = observe.stdout_log_max_files {
+        retention = retention.max_files(max);
+    }
+    if let Some(max) = observe.stdout_log_max_bytes {
+        retention = retention.max_bytes(max);
+    }
+    retention
 }
 
 /// A thread with its own runtime serving clones of the listeners. Its receiver resolves when
@@ -207,6 +344,7 @@ fn worker(
     index: usize,
     listeners: Vec<Listener>,
     applications: Arc<Vec<Hosted>>,
+    observability: Arc<Observability>,
     handle: ServerHandle,
     mut released: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<(
@@ -221,7 +359,7 @@ fn worker(
         .name(format!("ancm-worker-{index}"))
         .spawn(move || {
             runtime.block_on(async move {
-                match handle.spawn_accept_loop(listeners, router(&applications)) {
+                match handle.spawn_accept_loop(listeners, router(&applications, &observability)) {
                     Ok(accept_loop) => {
                         let _ = accept_loop.await;
                     }
@@ -254,9 +392,10 @@ fn flag_limits(args: &RunArgs, defaults: RequestLimits) -> RequestLimits {
     limits
 }
 
-/// This runtime's router: one stack per application, with its own backend connection pool.
-/// `ancm doctor` sends its request through it too.
-pub fn router(applications: &[Hosted]) -> Router {
+/// This runtime's router: one stack per application, with its own backend connection pool,
+/// and its own observer (counters no other thread writes). `ancm doctor` sends its request
+/// through it too.
+pub(crate) fn router(applications: &[Hosted], observability: &Observability) -> Router {
     let routes: Vec<Route> = applications
         .iter()
         .map(|hosted| Route {
@@ -267,21 +406,31 @@ pub fn router(applications: &[Hosted]) -> Router {
         .collect();
     Router {
         routes: routes.into(),
+        not_found: PropagateTraceLayer::new().layer(NoApplication),
+        observer: observability.observer(),
     }
 }
 
 fn stack(hosted: &Hosted) -> AppStack {
     let app = &hosted.app;
     let forwarder = Forwarder::new(hosted.forward.clone());
+    hosted
+        .forwarders
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(forwarder.clone());
     let ancm = AncmLayer::new(AncmConfig {
         app_path: app.app_path().clone(),
         forward_windows_auth_token: app.forward_windows_auth_token(),
         ..AncmConfig::default()
     });
-    // Limits first, as IIS's request filtering runs before the module: an oversize request
+    // The trace context first, so every response has one, also the front's own answers.
+    // Limits next, as IIS's request filtering runs before the module: an oversize request
     // starts no backend. Each request carries its application's current limits (the
     // router inserts them), so the layer's own are only the fallback.
-    LimitsLayer::new(app.request_limits()).layer(app.layer().layer(ancm.layer(forwarder)))
+    PropagateTraceLayer::new().layer(
+        LimitsLayer::new(app.request_limits()).layer(app.layer().layer(ancm.layer(forwarder))),
+    )
 }
 
 /// One application under the router.
@@ -293,20 +442,48 @@ struct Route {
 }
 
 /// Picks the application whose path the request is under (longest first); 404 otherwise.
-/// Gives the request that application's current request limits. Logs one line per request
-/// at debug level.
+/// Gives the request that application's current request limits. Hands the request to the
+/// [`Observer`] when anything records requests (metrics, the access log, debug events).
 #[derive(Clone)]
-pub struct Router {
+pub(crate) struct Router {
     routes: Arc<[Route]>,
+    not_found: NotFound,
+    observer: Observer,
 }
 
-type RouterFuture = Either<
-    Either<
-        <AppStack as Service<Request<Incoming>>>::Future,
-        Ready<Result<Response<Body>, Infallible>>,
-    >,
-    BoxFuture<'static, Result<Response<Body>, Infallible>>,
->;
+/// The stack's future for a request with body `B`: an application's, or the 404's.
+type StackFuture<B> =
+    Either<<AppStack as Service<Request<B>>>::Future, <NotFound as Service<Request<B>>>::Future>;
+
+type RouterFuture =
+    Either<StackFuture<Incoming>, ObservedFuture<StackFuture<CountedBody<Incoming>>>>;
+
+impl Router {
+    /// The index of the application `path` is under.
+    fn route(&self, path: &str) -> Option<usize> {
+        self.routes
+            .iter()
+            .position(|route| route.path.match_len(path).is_some())
+    }
+
+    /// Hands `req` to application `index`'s stack, or to the 404.
+    fn dispatch<B>(&self, index: Option<usize>, mut req: Request<B>) -> StackFuture<B>
+    where
+        AppStack: Service<Request<B>>,
+        NotFound: Service<Request<B>>,
+    {
+        match index.and_then(|i| self.routes.get(i)) {
+            Some(route) => {
+                // web.config's limits follow its recycles: read them for each request.
+                req.extensions_mut().insert(route.app.request_limits());
+                // The trace, limits and application layers are always ready: the last
+                // awaits its inner service in the call.
+                Either::Left(route.stack.clone().call(req))
+            }
+            None => Either::Right(self.not_found.clone().call(req)),
+        }
+    }
+}
 
 impl Service<Request<Incoming>> for Router {
     type Response = Response<Body>;
@@ -317,42 +494,41 @@ impl Service<Request<Incoming>> for Router {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
-        let path = req.uri().path();
-        let Some(route) = self
-            .routes
-            .iter()
-            .find(|route| route.path.match_len(path).is_some())
-        else {
-            tracing::debug!(method = %req.method(), uri = %req.uri(), status = 404, "no application");
-            let mut resp = Response::new(Body::empty());
-            *resp.status_mut() = StatusCode::NOT_FOUND;
-            return Either::Left(Either::Right(futures_util::future::ready(Ok(resp))));
-        };
-        // web.config's limits follow its recycles: read them for each request.
-        req.extensions_mut().insert(route.app.request_limits());
-        // Limits and ApplicationService are always ready: the latter awaits its inner
-        // service in the call.
-        let mut app = route.stack.clone();
-        if !tracing::enabled!(tracing::Level::DEBUG) {
-            return Either::Left(Either::Left(app.call(req)));
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let index = self.route(req.uri().path());
+        if !self.observer.records() {
+            return Either::Left(self.dispatch(index, req));
         }
-        let method = req.method().clone();
-        let uri = req.uri().clone();
-        let version = req.version();
-        let start = Instant::now();
-        let fut = app.call(req);
-        Either::Right(Box::pin(async move {
-            let result = fut.await;
-            if let Ok(resp) = &result {
-                tracing::debug!(
-                    %method, %uri, ?version, status = resp.status().as_u16(),
-                    micros = start.elapsed().as_micros() as u64, "request"
-                );
-            }
-            result
-        }))
+        let (req, pending) = self.observer.start(index, req);
+        Either::Right(ObservedFuture::new(self.dispatch(index, req), pending))
     }
+}
+
+/// The answer to requests outside every application: an empty `404`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NoApplication;
+
+impl<B> Service<Request<B>> for NoApplication {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _req: Request<B>) -> Self::Future {
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::NOT_FOUND;
+        futures_util::future::ready(Ok(resp))
+    }
+}
+
+/// The admin listener's socket, on the current runtime.
+fn bind_admin(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = std::net::TcpListener::bind(addr)?;
+    socket.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(socket)
 }
 
 fn bind(
@@ -367,16 +543,21 @@ fn bind(
     Ok(listener)
 }
 
-/// `RUST_LOG` (default `info`) to stderr, plus each application's module debug log
-/// (handlerSettings `debugLevel`/`debugFile`, `ASPNETCORE_MODULE_DEBUG[_FILE]`).
-fn init_logging(apps: &[(AppPath, PathBuf)]) {
+/// `RUST_LOG` (default `info`) to stderr as text or JSON lines, plus each application's
+/// module debug log (handlerSettings `debugLevel`/`debugFile`,
+/// `ASPNETCORE_MODULE_DEBUG[_FILE]`).
+fn init_logging(apps: &[(AppPath, PathBuf)], format: LogFormat) {
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::{EnvFilter, Registry};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let console = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let console = match format {
+        LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .boxed(),
+        LogFormat::Json => fmt.json().with_current_span(false).boxed(),
+    }
+    .with_filter(filter);
     let mut debug_layers = Vec::new();
     let mut failures = Vec::new();
     for (_, dir) in apps {

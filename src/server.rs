@@ -166,6 +166,12 @@ impl ServerHandle {
         Ok(tokio::spawn(accept_loop(listeners, service, self.clone())))
     }
 
+    /// The connection slots, for the count of open connections (metrics). Not a handle: the
+    /// drain needs every handle dropped.
+    pub fn connection_slots(&self) -> Arc<Slots> {
+        self.slots.clone()
+    }
+
     /// What the task of a connection accepted now needs.
     fn connection_task(&self) -> ConnectionTask {
         ConnectionTask {
@@ -291,9 +297,15 @@ async fn handshake(
     let deadline = header_deadline.min(Instant::now() + TLS_HANDSHAKE_TIMEOUT);
     match tokio::time::timeout_at(deadline.into(), acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
-            let cert = tls
-                .get_ref()
-                .1
+            let session = tls.get_ref().1;
+            tracing::debug!(
+                %peer,
+                version = ?session.protocol_version(),
+                resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+                server_name = session.server_name(),
+                "TLS handshake"
+            );
+            let cert = session
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .map(|c| Bytes::copy_from_slice(c.as_ref()));
@@ -301,13 +313,37 @@ async fn handshake(
             Some((tls, info))
         }
         Ok(Err(err)) => {
-            tracing::debug!(%peer, error = %err, "TLS handshake failed");
+            let reason = handshake_failure(&err);
+            tracing::debug!(%peer, reason, error = %err, "TLS handshake failed");
             None
         }
         Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
+            tracing::debug!(%peer, reason = "timeout", "TLS handshake failed");
             None
         }
+    }
+}
+
+/// What ended a handshake, as a short fixed name (one per kind of client trouble).
+fn handshake_failure(err: &std::io::Error) -> &'static str {
+    let Some(tls) = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        // The client closed or reset the connection.
+        return "io";
+    };
+    match tls {
+        rustls::Error::AlertReceived(_) => "alert_received",
+        rustls::Error::PeerIncompatible(_) => "peer_incompatible",
+        rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_) => {
+            "client_certificate"
+        }
+        rustls::Error::PeerMisbehaved(_)
+        | rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => "peer_misbehaved",
+        _ => "other",
     }
 }
 

@@ -5,6 +5,9 @@
 #
 #   benches/load/run.sh              # full run (~6 minutes)
 #   DURATION=3 ROUNDS=1 benches/load/run.sh   # quick look
+#   COMPARE_OBS=1 benches/load/run.sh         # also a second ancm with the access log and
+#                                             # metrics on (OBS_FLAGS), interleaved
+#   ANCM_FLAGS="--threads 1" benches/load/run.sh   # extra `ancm run` flags for every ancm
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -13,6 +16,12 @@ ROUNDS=${ROUNDS:-3}         # interleaved rounds per layout
 BACKEND_PORT=${BACKEND_PORT:-18081}
 ANCM_PORT=${ANCM_PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-18082}
+OBS_BACKEND_PORT=${OBS_BACKEND_PORT:-18083}
+OBS_PORT=${OBS_PORT:-18084}
+OBS_ADMIN_PORT=${OBS_ADMIN_PORT:-18085}
+COMPARE_OBS=${COMPARE_OBS:-0}
+# The 1 GiB echo below is over IIS's default request body limit (30,000,000 bytes).
+ANCM_FLAGS="--max-request-body 2147483648 ${ANCM_FLAGS:-}"
 TOKEN=0f6d4a52-3b1e-4c1f-9d2a-7f1e2b3c4d5e
 
 need=()
@@ -41,20 +50,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$WORK/site" "$WORK/nginx"
-cat > "$WORK/site/web.config" <<XML
+# The second ancm (COMPARE_OBS=1) writes its access log here and serves metrics.
+OBS_FLAGS=${OBS_FLAGS:---access-log $WORK/access --admin-listen 127.0.0.1:$OBS_ADMIN_PORT}
+
+mkdir -p "$WORK/site" "$WORK/site-obs" "$WORK/nginx"
+site_config() { # PORT
+  cat <<XML
 <?xml version="1.0" encoding="utf-8"?>
 <configuration>
   <system.webServer>
     <aspNetCore processPath="$HELLO" stdoutLogEnabled="false" hostingModel="outofprocess">
       <environmentVariables>
-        <environmentVariable name="ASPNETCORE_PORT" value="$BACKEND_PORT" />
+        <environmentVariable name="ASPNETCORE_PORT" value="$1" />
         <environmentVariable name="ASPNETCORE_TOKEN" value="$TOKEN" />
       </environmentVariables>
     </aspNetCore>
   </system.webServer>
 </configuration>
 XML
+}
+site_config "$BACKEND_PORT" > "$WORK/site/web.config"
+# Its own backend (same program) on its own port, so both gateways proxy alike.
+site_config "$OBS_BACKEND_PORT" > "$WORK/site-obs/web.config"
 
 cat > "$WORK/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -110,9 +127,16 @@ wait_http() {
 PIN_GEN=""; PIN_SRV=""
 start_servers() {
 
-  $PIN_SRV "$ANCM" run "$WORK/site" --listen "127.0.0.1:$ANCM_PORT" 2>"$WORK/ancm.log" &
+  # shellcheck disable=SC2086 # flags are words
+  $PIN_SRV "$ANCM" run "$WORK/site" --listen "127.0.0.1:$ANCM_PORT" $ANCM_FLAGS 2>"$WORK/ancm.log" &
   ANCM_PID=$!; PIDS+=("$ANCM_PID")
   wait_http "$ANCM_PORT"     # the first request starts the backend under ancm
+  if [ "$COMPARE_OBS" = 1 ]; then
+    # shellcheck disable=SC2086
+    $PIN_SRV "$ANCM" run "$WORK/site-obs" --listen "127.0.0.1:$OBS_PORT" $ANCM_FLAGS $OBS_FLAGS 2>"$WORK/ancm-obs.log" &
+    OBS_PID=$!; PIDS+=("$OBS_PID")
+    wait_http "$OBS_PORT"
+  fi
   $PIN_SRV "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
   PIDS+=("$!")
   wait_http "$NGINX_PORT"
@@ -121,6 +145,10 @@ start_servers() {
 }
 stop_servers() {
   kill "$ANCM_PID" 2>/dev/null || true; wait "$ANCM_PID" 2>/dev/null || true
+  if [ "$COMPARE_OBS" = 1 ]; then
+    kill "$OBS_PID" 2>/dev/null || true; wait "$OBS_PID" 2>/dev/null || true
+    rm -rf "$WORK/access"   # up to a few hundred MB per layout
+  fi
   kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; sleep 0.5
 }
 
@@ -128,7 +156,7 @@ stop_servers() {
 RESULTS=$WORK/results.tsv
 run_wrk() {
   local name=$1 port=$2 conc=$3 script=${4:-} pid="" before=0 after=0 out
-  case $name in ancm) pid=$ANCM_PID ;; nginx) pid=$NGINX_WORKER ;; direct) pid="" ;; esac
+  case $name in ancm) pid=$ANCM_PID ;; ancm-obs) pid=$OBS_PID ;; nginx) pid=$NGINX_WORKER ;; direct) pid="" ;; esac
   [ -n "$pid" ] && before=$(cpu_ticks "$pid")
   out=$($PIN_GEN wrk -t1 -c"$conc" -d"${DURATION}s" --latency ${script:+-s "$script"} "http://127.0.0.1:$port/")
   [ -n "$pid" ] && after=$(cpu_ticks "$pid")
@@ -168,10 +196,12 @@ for LAYOUT in unpinned pinned; do
     for conc in 50 1; do
       run_wrk direct "$BACKEND_PORT" "$conc"
       run_wrk ancm "$ANCM_PORT" "$conc"
+      [ "$COMPARE_OBS" = 1 ] && run_wrk ancm-obs "$OBS_PORT" "$conc"
       run_wrk nginx "$NGINX_PORT" "$conc"
     done
     run_wrk direct "$BACKEND_PORT" 8 "$WORK/post.lua"
     run_wrk ancm "$ANCM_PORT" 8 "$WORK/post.lua"
+    [ "$COMPARE_OBS" = 1 ] && run_wrk ancm-obs "$OBS_PORT" 8 "$WORK/post.lua"
     run_wrk nginx "$NGINX_PORT" 8 "$WORK/post.lua"
   done
   stop_servers
@@ -194,3 +224,15 @@ awk -F'\t' '
         (cpu[k ",nginx"] > 0 ? cpu[k ",ancm"] / cpu[k ",nginx"] : 0),
         (p50[k ",ancm"] - p50[k ",direct"]) / n[k ",ancm"] }
   }' "$RESULTS" | sort
+if [ "$COMPARE_OBS" = 1 ]; then
+  echo
+  echo "ancm with the access log and metrics on (ancm-obs) / ancm (means over rounds):"
+  awk -F'\t' '
+    { k = $1 " " $3; n[k "," $2]++; rps[k "," $2] += $4; if ($7 != "-") cpu[k "," $2] += $7 }
+    END {
+      for (key in n) { split(key, a, ","); if (a[2] != "ancm-obs") continue; k = a[1]
+        printf "  %-22s req/s %.3f  cpu/req %.3f  (cpu us/req %.2f vs %.2f)\n", k,
+          rps[k ",ancm-obs"] / rps[k ",ancm"], cpu[k ",ancm-obs"] / cpu[k ",ancm"],
+          cpu[k ",ancm-obs"] / n[k ",ancm-obs"], cpu[k ",ancm"] / n[k ",ancm"] }
+    }' "$RESULTS" | sort
+fi

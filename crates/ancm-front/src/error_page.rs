@@ -1,18 +1,26 @@
 //! ANCM-style error pages (protocol §1.8): small, valid HTML, no external resources.
 //!
 //! ```
-//! use ancm_front::error_page::ErrorPage;
+//! use ancm_front::error_page::{ErrorPage, SubStatus};
 //! let page = ErrorPage::startup_failure();
 //! let html = page.to_html();
 //! assert!(html.contains("<title>HTTP Error 502.5 - ANCM Out-Of-Process Startup Failure</title>"));
 //! let resp = page.with_detail("child exited with code 1").into_response();
 //! assert_eq!(resp.status(), 502);
+//! // The sub-status travels with the response, for an access log's `sc-substatus`.
+//! assert_eq!(resp.extensions().get::<SubStatus>(), Some(&SubStatus(5)));
 //! ```
 use std::fmt::Write as _;
 
 use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::Body;
+
+/// The IIS sub-status of a response the front made itself (the `5` of `502.5`), in the
+/// response's extensions: every [`ErrorPage`] response carries one, so an access log can
+/// write IIS's `sc-substatus`. A response without it (the backend's own) has sub-status 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SubStatus(pub u16);
 
 /// One error page: status, IIS substatus, the general error type and optional details.
 #[derive(Debug, Clone)]
@@ -127,6 +135,11 @@ impl ErrorPage {
         self.status
     }
 
+    /// The IIS sub-status (the `5` of `502.5`).
+    pub fn substatus(&self) -> u16 {
+        self.substatus
+    }
+
     /// The title line, e.g. `HTTP Error 502.5 - ANCM Out-Of-Process Startup Failure`.
     pub fn title(&self) -> String {
         format!(
@@ -187,6 +200,7 @@ impl ErrorPage {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
+        resp.extensions_mut().insert(SubStatus(self.substatus));
         resp
     }
 
@@ -194,6 +208,7 @@ impl ErrorPage {
     pub fn into_bare_response(self) -> Response<Body> {
         let mut resp = Response::new(Body::empty());
         *resp.status_mut() = self.status;
+        resp.extensions_mut().insert(SubStatus(self.substatus));
         resp
     }
 }
@@ -244,5 +259,6 @@ mod tests {
         assert_eq!(resp.status(), 502);
         assert!(resp.body().is_end_stream());
         assert!(resp.headers().get(header::CONTENT_TYPE).is_none());
+        assert_eq!(resp.extensions().get::<SubStatus>(), Some(&SubStatus(5)));
     }
 }

@@ -230,7 +230,7 @@ fn strip_fixed(headers: &mut HeaderMap, found: Found, remove_upgrade: bool) {
     }
 }
 
-fn list_contains(value: &HeaderValue, token: &str) -> bool {
+pub(crate) fn list_contains(value: &HeaderValue, token: &str) -> bool {
     value.to_str().is_ok_and(|v| {
         v.split(',').any(|t| {
             t.split(';')

@@ -41,6 +41,7 @@
 //! | [`client_cert`] | [`SetClientCertLayer`] | [`SetClientCert`] |
 //! | [`win_auth_token`] | [`ForwardWindowsTokenLayer`] | [`ForwardWindowsToken`] |
 //! | [`limits`] | [`LimitsLayer`] | [`Limits`] |
+//! | [`trace`] | [`PropagateTraceLayer`] | [`PropagateTrace`] |
 //! | [`bundle`] | [`AncmLayer`] | [`Ancm`] |
 //!
 //! [`ValidateHostLayer`]: host::ValidateHostLayer
@@ -63,6 +64,8 @@
 //! [`ForwardWindowsToken`]: win_auth_token::ForwardWindowsToken
 //! [`LimitsLayer`]: limits::LimitsLayer
 //! [`Limits`]: limits::Limits
+//! [`PropagateTraceLayer`]: trace::PropagateTraceLayer
+//! [`PropagateTrace`]: trace::PropagateTrace
 //! [`Ancm`]: bundle::Ancm
 //!
 //! The request facts they read are request extensions, put there with [`AddExtensionLayer`]:
@@ -98,7 +101,10 @@
 //! * A body-less idempotent request lost with a reused keep-alive connection before any
 //!   response byte is sent once more on a new connection, and backend connections in use are
 //!   capped with `503.2` past the cap ([`forward`], protocol §8.27, §8.28).
+//! * [`trace`] keeps or starts a W3C Trace Context and sends it to the backend with the
+//!   front's own span id (protocol §8.33); ANCM forwards `traceparent` as it came, or none.
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app_path;
 pub mod backend;
@@ -118,6 +124,7 @@ pub mod module_headers;
 pub mod pairing_token;
 mod step;
 pub mod timeout;
+pub mod trace;
 pub mod win_auth_token;
 
 pub use ancm_protocol::extension::{AddExtension, AddExtensionLayer};
@@ -129,3 +136,8 @@ pub use timeout::RequestTimeout;
 
 /// The error type of boxed bodies and services.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+// The README's example (what crates.io shows) must keep compiling and passing.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -3,7 +3,8 @@
 //! ([`supervisor`]), and answers for it when it is offline or failing ([`app_offline`],
 //! 502.5 / 500.0 / 500.32 / 503 pages). [`application::Application::launch_plan`] shows what
 //! it would start and [`application::Application::start`] starts it ahead of the first
-//! request (what `ancm doctor` uses).
+//! request (what `ancm doctor` uses); [`status`] tells a gateway what the processes are
+//! doing, for its metrics and health checks.
 //!
 //! # Where ancm-rs deliberately differs from ANCM
 //!
@@ -20,7 +21,9 @@
 //! * web.config's `<requestLimits>` is read for the gateway's request limits, IIS's defaults
 //!   where it is silent; `maxAllowedContentLength` is 64-bit (§3.4, §8.16).
 //! * An `app_offline.htm` linking out of the site folder or over 1 MiB is not served (§8.21).
-//! * The stdout log is appended to, never through a link, mode 0640 (§8.22).
+//! * The stdout log is appended to, never through a link, mode 0640; optionally only the
+//!   newest files are kept and each is capped in size ([`supervisor::StdoutLogRetention`],
+//!   §8.22).
 //! * On Unix a `%VAR%` value in `arguments` is one argument (§8.23).
 //! * A folder published for IIS runs on any OS ([`dotnet`]): a Windows apphost
 //!   (`.\MyApp.exe`) that cannot run here becomes `dotnet MyApp.dll` (§8.30); `dotnet` is
@@ -28,6 +31,7 @@
 //!   Windows-style paths among the arguments are made native on Unix (§8.31); a
 //!   self-contained Windows publish is refused with `500.32` (§8.32).
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app_offline;
 pub mod application;
@@ -35,9 +39,15 @@ pub mod config;
 pub mod debug_log;
 pub mod dotnet;
 mod file_stamp;
+pub mod status;
 pub mod supervisor;
 mod sync;
 
 pub use application::{
     Application, ApplicationError, ApplicationLayer, ApplicationOptions, ApplicationService,
 };
+
+// The README's examples (what crates.io shows) must keep compiling and passing.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

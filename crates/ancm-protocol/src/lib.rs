@@ -29,6 +29,7 @@
 //! (protocol §8.1). ANCM's backend middleware compares it with plain string equality and logs
 //! the expected value on a mismatch.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app_path;
 pub mod client_cert;
@@ -39,6 +40,7 @@ pub mod headers;
 pub mod http_auth;
 pub mod shutdown;
 #[cfg(feature = "signal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signal")))]
 pub mod signal;
 mod token;
 pub mod trace;
@@ -46,3 +48,8 @@ pub mod win_token;
 
 pub use app_path::AppPath;
 pub use token::{InvalidToken, PairingToken};
+
+// The README's example (what crates.io shows) must keep compiling and passing.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -13,8 +13,9 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use ancm_protocol::trace::TraceParent;
 use bytes::Bytes;
-use http::Uri;
+use http::{HeaderValue, Uri};
 
 /// The socket peer of the connection a request came in on.
 ///
@@ -229,6 +230,39 @@ impl fmt::Debug for WindowsUser {
             .field("name", &self.name)
             .field("sid", &self.sid)
             .finish()
+    }
+}
+
+/// The W3C Trace Context the front sent: its `traceparent` (the trace id the front's access
+/// log shows, and the front's span as parent) and its valid `tracestate`, if any.
+///
+/// Log [`trace_id_hex`](Self::trace_id_hex) to correlate the app's log lines with the
+/// front's; start the app's own spans as children of [`parent`](Self::parent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    parent: TraceParent,
+    state: Option<HeaderValue>,
+}
+
+impl TraceContext {
+    /// A trace context (for tests and mocks, and for apps that read the headers themselves).
+    pub fn new(parent: TraceParent, state: Option<HeaderValue>) -> Self {
+        Self { parent, state }
+    }
+
+    /// The `traceparent` the front sent.
+    pub fn parent(&self) -> TraceParent {
+        self.parent
+    }
+
+    /// The trace id as 32 lowercase hex digits, as the front's access log shows it.
+    pub fn trace_id_hex(&self) -> String {
+        self.parent.trace_id_hex()
+    }
+
+    /// The `tracestate` the front sent, when it was valid.
+    pub fn tracestate(&self) -> Option<&HeaderValue> {
+        self.state.as_ref()
     }
 }
 

@@ -43,6 +43,32 @@
 //!   back to the URI's scheme or `http`, no path base, and the current URI.
 //! * [`ClientCertificate`] and [`WindowsUser`]: use `Option<_>`; required, they reject with
 //!   403 and 401 respectively when absent.
+//! * [`TraceContext`]: use `Option<_>` (a request need not carry one; the `ancm` front always
+//!   sends one); required, it rejects with 400 when absent.
+//!
+//! ```
+//! use ancm_protocol::trace::TraceParent;
+//! use axum::{Router, body::Body, routing::get};
+//! use iis_integration::{AddExtensionLayer, TraceContext};
+//! use tower::ServiceExt;
+//!
+//! async fn handler(trace: Option<TraceContext>) -> String {
+//!     // Log lines carrying this id match the front's access log line of the request.
+//!     let id = trace.map(|t| t.trace_id_hex()).unwrap_or_default();
+//!     tracing::info!(trace_id = %id, "handled");
+//!     id
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let parent = TraceParent::parse(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+//! let app = Router::new()
+//!     .route("/", get(handler))
+//!     .layer(AddExtensionLayer::mock(TraceContext::new(parent, None)));
+//! let res = app.oneshot(http::Request::new(Body::empty())).await.unwrap();
+//! let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+//! assert_eq!(body, "4bf92f3577b34da6a3ce929d0e0e4736");
+//! # });
+//! ```
 use std::convert::Infallible;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -51,7 +77,8 @@ use http::StatusCode;
 use http::request::Parts;
 
 use crate::extensions::{
-    ClientAddr, ClientCertificate, OriginalUri, PathBase, PeerAddr, Scheme, WindowsUser, peer_addr,
+    ClientAddr, ClientCertificate, OriginalUri, PathBase, PeerAddr, Scheme, TraceContext,
+    WindowsUser, peer_addr,
 };
 
 /// [`ClientAddr`] found neither the extension nor a socket peer.
@@ -87,6 +114,17 @@ impl IntoResponse for MissingWindowsUser {
     fn into_response(self) -> Response {
         // As ASP.NET Core's Windows challenge: the status only; IIS adds WWW-Authenticate.
         StatusCode::UNAUTHORIZED.into_response()
+    }
+}
+
+/// A required [`TraceContext`] is absent: the request had no valid `traceparent`.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("no valid traceparent header")]
+pub struct MissingTraceContext;
+
+impl IntoResponse for MissingTraceContext {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, self.to_string()).into_response()
     }
 }
 
@@ -195,5 +233,28 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for WindowsUser {
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<WindowsUser>().cloned())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TraceContext {
+    type Rejection = MissingTraceContext;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<TraceContext>()
+            .cloned()
+            .ok_or(MissingTraceContext)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for TraceContext {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<TraceContext>().cloned())
     }
 }

@@ -1,6 +1,6 @@
 //! Everything ANCM's backend does, in its order (protocol §4.2): path base → forwarded
-//! headers → pairing token → shutdown event → client certificate → Windows identity →
-//! WebSockets flag → app.
+//! headers → pairing token → trace context → shutdown event → client certificate → Windows
+//! identity → WebSockets flag → app.
 //!
 //! ```
 //! use ancm_protocol::{AppPath, PairingToken};
@@ -54,6 +54,7 @@ use crate::path_base::PathBaseStep;
 use crate::serve::ShutdownSignal;
 use crate::shutdown_event::ShutdownStep;
 use crate::step::{Step, step_middleware};
+use crate::trace_context::TraceContextStep;
 use crate::websockets::DisableUpgradeStep;
 use crate::windows_identity::WindowsIdentityStep;
 
@@ -75,6 +76,7 @@ pub(crate) struct IisSteps {
     path_base: Option<Arc<PathBaseStep>>,
     forwarded: Arc<ForwardedStep>,
     token: Arc<TokenStep>,
+    trace: TraceContextStep,
     shutdown: ShutdownStep,
     client_cert: ClientCertStep,
     windows_identity: Option<WindowsIdentityStep>,
@@ -83,7 +85,8 @@ pub(crate) struct IisSteps {
 
 impl IisIntegrationLayer {
     /// The integration for `config`: its path base and token, `X-Forwarded-For` and `-Proto`
-    /// from loopback with a forward limit of 1, client certificates forwarded, the Windows
+    /// from loopback with a forward limit of 1, the front's trace context read, client
+    /// certificates forwarded, the Windows
     /// identity step when `config` enables authentication, upgrades hidden when it says the
     /// front does not relay WebSockets, and a new [`ShutdownSignal`].
     pub fn new(config: &IisConfig) -> Self {
@@ -95,6 +98,7 @@ impl IisIntegrationLayer {
                 token: Arc::new(TokenStep {
                     token: config.token().clone(),
                 }),
+                trace: TraceContextStep,
                 shutdown: ShutdownStep {
                     signal: ShutdownSignal::new(),
                 },
@@ -146,6 +150,7 @@ impl Step for IisSteps {
         self.path_base.apply(req)?;
         self.forwarded.apply(req)?;
         self.token.apply(req)?;
+        self.trace.apply(req)?;
         self.shutdown.apply(req)?;
         self.client_cert.apply(req)?;
         self.windows_identity.apply(req)?;

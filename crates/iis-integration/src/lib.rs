@@ -34,16 +34,17 @@
 //! 1. [`path_base`]: strip the application's virtual path.
 //! 2. [`forwarded`]: restore the client address and scheme from `X-Forwarded-For` / `-Proto`.
 //! 3. [`pairing_token`]: reject requests without the pairing token (400).
-//! 4. [`shutdown_event`]: answer ANCM's shutdown request (202) and fire the [`ShutdownSignal`].
-//! 5. [`client_cert`]: the forwarded client certificate.
-//! 6. [`windows_identity`]: the forwarded Windows user, when IIS authentication is on.
-//! 7. [`websockets`]: hide connection upgrades when the front does not relay WebSockets.
+//! 4. [`trace_context`]: the front's W3C Trace Context, so the app logs the front's trace id.
+//! 5. [`shutdown_event`]: answer ANCM's shutdown request (202) and fire the [`ShutdownSignal`].
+//! 6. [`client_cert`]: the forwarded client certificate.
+//! 7. [`windows_identity`]: the forwarded Windows user, when IIS authentication is on.
+//! 8. [`websockets`]: hide connection upgrades when the front does not relay WebSockets.
 //!
 //! Every step is also a layer of its own. Rejections are responses with empty bodies, so
 //! services stay `Infallible` when the inner one is. What the layers learned is in request
 //! extensions ([`ClientAddr`], [`Scheme`], [`PathBase`], [`OriginalUri`],
-//! [`ClientCertificate`], [`WindowsUser`]), which are also axum extractors with the `axum`
-//! feature. In tests, [`AddExtensionLayer::mock`] stands in for the layers: it inserts a value
+//! [`ClientCertificate`], [`WindowsUser`], [`TraceContext`]), which are also axum extractors
+//! with the `axum` feature. In tests, [`AddExtensionLayer::mock`] stands in for the layers: it inserts a value
 //! only into requests that do not already carry one, like axum's `MockConnectInfo`.
 //!
 //! # Where ancm-rs deliberately differs from ANCM
@@ -64,11 +65,13 @@
 //! * ANCM's `DEBUG`-verb answer (only with a debugger attached) and its request-body-size
 //!   switch have no equivalent here.
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client_cert;
 mod config;
 mod extensions;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
 pub mod forwarded;
 mod future;
@@ -79,6 +82,7 @@ pub mod path_base;
 mod serve;
 pub mod shutdown_event;
 mod step;
+pub mod trace_context;
 pub mod websockets;
 #[cfg(windows)]
 mod windows_ffi;
@@ -88,10 +92,14 @@ pub use ancm_protocol::extension::{AddExtension, AddExtensionLayer};
 pub use client_cert::{ForwardClientCertificate, ForwardClientCertificateLayer};
 pub use config::{IisConfig, IisConfigError};
 pub use extensions::{
-    ClientAddr, ClientCertificate, OriginalUri, PathBase, PeerAddr, Scheme, WindowsUser,
+    ClientAddr, ClientCertificate, OriginalUri, PathBase, PeerAddr, Scheme, TraceContext,
+    WindowsUser,
 };
 #[cfg(feature = "axum")]
-pub use extract::{MissingClientAddr, MissingClientCertificate, MissingWindowsUser};
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use extract::{
+    MissingClientAddr, MissingClientCertificate, MissingTraceContext, MissingWindowsUser,
+};
 pub use forwarded::{ForwardedHeaders, ForwardedHeadersLayer, ForwardedHeadersOptions, XForwarded};
 pub use future::ResponseFuture;
 pub use integration::{IisIntegration, IisIntegrationLayer};
@@ -99,10 +107,12 @@ pub use pairing_token::{RequirePairingToken, RequirePairingTokenLayer};
 pub use path_base::{UsePathBase, UsePathBaseLayer};
 pub use serve::{ShutdownSignal, bind_listener, graceful_shutdown};
 pub use shutdown_event::{ShutdownEvent, ShutdownEventLayer};
+pub use trace_context::{ReadTraceContext, ReadTraceContextLayer};
 pub use websockets::{DisableUpgrade, DisableUpgradeLayer};
 pub use windows_identity::{ForwardWindowsIdentity, ForwardWindowsIdentityLayer};
 
-// The README's "host an axum app behind IIS" example must keep compiling.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+// The README's example (what crates.io shows) must keep compiling; it uses the extractors.
+// tests/readme_example.rs keeps it equal to examples/axum_app.rs and the repository README's.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

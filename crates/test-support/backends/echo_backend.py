@@ -5,6 +5,8 @@ Listens on 127.0.0.1:$ASPNETCORE_PORT. Routes:
   POST {app}/iisintegration + MS-ASPNETCORE-EVENT: shutdown + the token -> 202, then exits 0
   /crash      -> exits at once (status 3) without answering
   /slow?ms=N  -> sleeps N ms, then answers like /
+  /print?lines=N&width=W -> writes N numbered lines of W more characters to stdout, then
+                answers like /
   /ws         -> WebSocket echo (RFC 6455, unmasked server frames)
   anything    -> 200 JSON {pid, method, path, headers: [[name, value], ...], env: {...}}
 """
@@ -31,6 +33,9 @@ if os.environ.get("TEST_IGNORE_SIGINT") == "1":
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The head and the body are two writes: without TCP_NODELAY the body waits for the
+    # gateway's delayed ACK (40 ms a response on Linux).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         pass
@@ -66,6 +71,11 @@ class Handler(BaseHTTPRequestHandler):
             os._exit(3)
         if url.path.endswith("/ws") and (self.headers.get("Upgrade") or "").lower() == "websocket":
             return self.websocket()
+        if url.path.endswith("/print"):
+            query = parse_qs(url.query)
+            width = int(query.get("width", ["40"])[0])
+            for i in range(int(query.get("lines", ["1"])[0])):
+                print(f"line {i:05d} " + "x" * width, flush=True)
         if url.path.endswith("/slow"):
             ms = int(parse_qs(url.query).get("ms", ["500"])[0])
             time.sleep(ms / 1000)

@@ -229,7 +229,8 @@ pub fn test_backend() -> PathBuf {
 /// web.config (see [`site::python_echo_config`](crate::site::python_echo_config)): it listens
 /// on `127.0.0.1:$ASPNETCORE_PORT` and answers with JSON of what it saw (`pid`, `method`,
 /// `path`, `headers` as `[name, value]` pairs, `env`, `body_len`); `/crash` exits at once,
-/// `/slow?ms=N` waits, `/ws` echoes WebSocket messages, and the shutdown event stops it.
+/// `/slow?ms=N` waits, `/print?lines=N&width=W` writes N numbered lines to its stdout, `/ws`
+/// echoes WebSocket messages, and the shutdown event stops it.
 pub fn python_echo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("backends/echo_backend.py")
 }

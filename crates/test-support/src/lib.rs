@@ -28,6 +28,8 @@
 //!   echoing what they saw), the Rust and python backends a site runs as a child, and the
 //!   smallest forwarder to put in front of them.
 //! - [`body`]: bodies for streaming tests: generated on the fly, counted as they arrive.
+//! - [`load`]: a few keep-alive clients sending GETs in a loop, every outcome recorded with
+//!   its time, for tests that break something under load.
 //! - [`process`]: child processes: binaries of the workspace built once per run, free ports,
 //!   waiting for a listener, a log line or an exit, and the `ancm` gateway (`ancm run`,
 //!   `ancm doctor`) as a child.
@@ -53,6 +55,7 @@ pub mod backends;
 pub mod body;
 pub mod client;
 pub mod dotnet;
+pub mod load;
 pub mod process;
 pub mod server;
 pub mod site;

@@ -329,6 +329,29 @@ impl Gateway {
         Self::spawn(command, site, args, None)
     }
 
+    /// [`start`](Self::start) with `env` added (`RUST_LOG` among them replaces `warn`) and
+    /// the gateway's stdout and stderr piped, for the test to read
+    /// ([`take_stdout`](Self::take_stdout), [`take_stderr`](Self::take_stderr)). Read them,
+    /// or take and drop them: a full pipe would stop the gateway.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot be started or does not listen within [`LIMIT`].
+    pub fn start_piped(
+        exe: impl AsRef<Path>,
+        site: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        let mut command = Command::new(exe.as_ref());
+        command
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Self::spawn(command, site, args, None)
+    }
+
     /// Start `command` (the `ancm` binary, with the environment the test chose) as
     /// [`start`](Self::start) does, but with `RUST_LOG=info` and its stderr in a file that
     /// [`log`](Self::log) reads.
@@ -340,10 +363,13 @@ impl Gateway {
         let log = NamedTempFile::new().expect("a log file");
         command
             .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
             .stderr(log.reopen().expect("the log file, for writing"));
         Self::spawn(command, site, args, Some(log))
     }
 
+    /// `command run SITE --listen 127.0.0.1:PORT ARGS…` with stdin closed (stdout null unless
+    /// the caller chose), once it listens.
     fn spawn(
         mut command: Command,
         site: &Path,
@@ -358,7 +384,6 @@ impl Gateway {
             .arg(addr.to_string())
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .spawn()
             .expect("start the gateway");
         let gateway = Gateway {
@@ -368,6 +393,16 @@ impl Gateway {
         };
         wait_listening(addr);
         gateway
+    }
+
+    /// The gateway's stdout, when started with [`start_piped`](Self::start_piped) (once).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.as_mut()?.stdout.take()
+    }
+
+    /// The gateway's stderr, when started with [`start_piped`](Self::start_piped) (once).
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.as_mut()?.stderr.take()
     }
 
     /// Its process id.
@@ -392,18 +427,6 @@ impl Gateway {
         std::fs::read_to_string(log.path()).expect("read the gateway's log")
     }
 
-    /// Kill it (SIGKILL, `TerminateProcess` on Windows): it cannot stop anything itself. Its
-    /// exit status.
-    ///
-    /// # Panics
-    ///
-    /// If it was stopped already or does not exit within 10 s.
-    pub fn kill(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("a running gateway");
-        child.kill().expect("kill the gateway");
-        wait_exit(&mut child, Duration::from_secs(10))
-    }
-
     /// SIGTERM, and wait (30 s at most) for the exit status.
     ///
     /// # Panics
@@ -414,6 +437,18 @@ impl Gateway {
         let mut child = self.child.take().expect("a running gateway");
         terminate(child.id());
         wait_exit(&mut child, Duration::from_secs(30))
+    }
+
+    /// SIGKILL, as the OOM killer or `kill -9` does (`TerminateProcess` on Windows: no
+    /// chance to stop its children), and wait (10 s at most) for the exit status.
+    ///
+    /// # Panics
+    ///
+    /// If it was stopped already or does not exit in time.
+    pub fn kill(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("a running gateway");
+        let _ = child.kill();
+        wait_exit(&mut child, Duration::from_secs(10))
     }
 }
 

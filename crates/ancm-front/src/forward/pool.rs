@@ -495,8 +495,9 @@ impl Pool {
         Ok(tx)
     }
 
-    /// Idle HTTP/1.1 connections to `addr` that a request could use now (tests and metrics).
-    pub(crate) fn idle_count(&self, addr: SocketAddr) -> usize {
+    /// Idle HTTP/1.1 connections to `addr` (to any backend: `None`) that a request could use
+    /// now (tests and metrics).
+    pub(crate) fn idle_count(&self, addr: Option<SocketAddr>) -> usize {
         let timeout = self.inner.config.idle_timeout;
         let now = Instant::now();
         let idle = self
@@ -505,7 +506,7 @@ impl Pool {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         idle.iter()
-            .filter(|(key, _)| key.addr == addr)
+            .filter(|(key, _)| addr.is_none_or(|addr| key.addr == addr))
             .flat_map(|(_, stack)| stack)
             .filter(|entry| {
                 !entry.conn.tx.is_closed() && now.saturating_duration_since(entry.since) < timeout

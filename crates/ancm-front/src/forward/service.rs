@@ -61,7 +61,13 @@ impl Forwarder {
     /// How many idle keep-alive HTTP/1.1 connections to `addr` a request could use right now
     /// (open, idle for less than the pool idle timeout, to any process at that address).
     pub fn idle_connections(&self, addr: SocketAddr) -> usize {
-        self.shared.pool.idle_count(addr)
+        self.shared.pool.idle_count(Some(addr))
+    }
+
+    /// How many idle keep-alive HTTP/1.1 connections to any backend this forwarder's pool
+    /// holds that a request could use right now (for metrics).
+    pub fn idle_connections_total(&self) -> usize {
+        self.shared.pool.idle_count(None)
     }
 }
 

@@ -66,9 +66,12 @@ use reload::Files;
 use crate::app_offline::{AppOffline, Change};
 use crate::config::{self, AspNetCoreConfig, ConfigError, IisRequestLimits};
 use crate::file_stamp::FileStamp;
+use crate::status::{ApplicationState, ApplicationStatus, ExitCause, SlotState, SlotStatus};
 use crate::supervisor::environment::{detailed_errors, worker_env};
 use crate::supervisor::in_flight::Admission;
-use crate::supervisor::{LaunchContext, LaunchSpec, StartError, StartFailure, Supervisor};
+use crate::supervisor::{
+    LaunchContext, LaunchSpec, StartError, StartFailure, StdoutLogRetention, Supervisor,
+};
 use crate::sync;
 
 /// The web.config file name.
@@ -97,6 +100,10 @@ pub struct ApplicationOptions {
     /// string 2048) and the limits layer's header (32 KiB) and request-target (8 KiB) limits.
     /// See [`Application::request_limits`].
     pub request_limits: RequestLimits,
+    /// How many stdout log files are kept and how large each grows, where web.config's
+    /// handler settings `stdoutLogMaxFiles` / `stdoutLogMaxBytes` are silent (an ancm-rs
+    /// addition; default: all, whole, as ANCM).
+    pub stdout_log_retention: StdoutLogRetention,
 }
 
 impl ApplicationOptions {
@@ -114,6 +121,7 @@ impl ApplicationOptions {
             websockets_supported: true,
             watch: true,
             request_limits: iis_request_limits(),
+            stdout_log_retention: StdoutLogRetention::default(),
         }
     }
 
@@ -138,6 +146,13 @@ impl ApplicationOptions {
     /// Sets the request limits that apply where web.config's `<requestLimits>` is silent.
     pub fn request_limits(mut self, limits: RequestLimits) -> Self {
         self.request_limits = limits;
+        self
+    }
+
+    /// Sets the stdout log retention that applies where web.config's handler settings are
+    /// silent.
+    pub fn stdout_log_retention(mut self, retention: StdoutLogRetention) -> Self {
+        self.stdout_log_retention = retention;
         self
     }
 }
@@ -264,6 +279,8 @@ struct Inner {
     extra_link: Option<String>,
     /// [`ApplicationOptions::request_limits`].
     request_limits: RequestLimits,
+    /// SHA-256 of the web.config the current generation comes from, lowercase hex.
+    web_config_sha256: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -289,8 +306,10 @@ impl Application {
         let path = options.site_dir.join(WEB_CONFIG);
         // The stamp before the read: a write in between then shows as a change.
         let stamp = FileStamp::read(&path);
-        let initial = config::load(&path);
-        Self::build(options, Some((path, stamp)), initial)
+        let (initial, digest) = read_web_config(&path);
+        let app = Self::build(options, Some((path, stamp)), initial)?;
+        *sync::lock(&app.inner.web_config_sha256) = digest;
+        Ok(app)
     }
 
     /// Uses `config` as is, with no web.config (for embedding and tests); app_offline.htm is
@@ -317,6 +336,7 @@ impl Application {
             websockets_supported,
             watch,
             request_limits,
+            stdout_log_retention,
         } = options;
         if !site_dir.is_dir() {
             tracing::error!(site = %site_dir.display(), "the site folder is not a directory");
@@ -329,6 +349,8 @@ impl Application {
             app_path,
             http_auth: http_auth.env_value(),
             websockets: websockets_supported,
+            stats: Arc::default(),
+            stdout_retention: stdout_log_retention,
         });
         let files = Files::new(web_config);
         let generation = make_generation(&context, detailed_errors, initial);
@@ -346,6 +368,7 @@ impl Application {
             extra_link: worker_env(ancm_protocol::env::ANCM_ADDITIONAL_ERROR_PAGE_LINK)
                 .filter(|l| !l.is_empty()),
             request_limits,
+            web_config_sha256: Mutex::new(None),
         });
         if inner.offline.check() == Change::WentOffline {
             tracing::info!(file = %inner.offline.path().display(), "app_offline.htm present at start; serving it");
@@ -461,6 +484,49 @@ impl Application {
         }
     }
 
+    /// A snapshot of what the application and its backend processes are doing, for metrics,
+    /// health checks and status pages (see [`status`](crate::status)).
+    pub fn status(&self) -> ApplicationStatus {
+        let inner = &self.inner;
+        let generation = inner.current();
+        let slots = match &*generation {
+            Generation::Running { supervisor, .. } => supervisor.slot_statuses(),
+            Generation::Invalid { .. } => Vec::new(),
+        };
+        let (state, reason) = if inner.shutting_down.load(Ordering::Acquire) {
+            (
+                ApplicationState::Stopping,
+                Some("the application is shutting down".to_owned()),
+            )
+        } else if inner.offline.is_offline() {
+            (ApplicationState::Offline, None)
+        } else {
+            match &*generation {
+                Generation::Invalid { error, .. } => (
+                    ApplicationState::InvalidConfig,
+                    Some(format!("web.config is invalid: {error}")),
+                ),
+                Generation::Running { supervisor, .. } if supervisor.rapid_fail_blocked() => (
+                    ApplicationState::RapidFail,
+                    Some(format!(
+                        "more than rapidFailsPerMinute ({}) unexpected exits in the last minute: starts are refused",
+                        supervisor.spec().rapid_fails
+                    )),
+                ),
+                Generation::Running { .. } => running_state(&slots),
+            }
+        };
+        ApplicationStatus {
+            app_path: inner.context.app_path.clone(),
+            site_dir: inner.context.site_dir.clone(),
+            state,
+            reason,
+            web_config_sha256: sync::lock(&inner.web_config_sha256).clone(),
+            slots,
+            counters: inner.context.stats.snapshot(),
+        }
+    }
+
     /// The admission decision for one request: a ready backend (started if needed), or the
     /// response to send instead (503 app_offline / 500.0 / 502.5 / 503). The request is not
     /// counted in flight: a stop does not wait for it (the [layer](Self::layer) does that).
@@ -484,18 +550,64 @@ impl Application {
         inner.stop_watcher();
         tracing::info!(site = %inner.context.site_dir.display(), "stopping the application");
         if let Generation::Running { supervisor, .. } = &*inner.current() {
-            supervisor.stop().await;
+            supervisor.stop(ExitCause::Shutdown).await;
         }
         // A reload in progress notices the flag and stops what it started.
         let _reload = inner.reload_lock.lock().await;
         if let Generation::Running { supervisor, .. } = &*inner.current() {
-            supervisor.stop().await;
+            supervisor.stop(ExitCause::Shutdown).await;
         }
         let pending = std::mem::take(&mut *sync::lock(&inner.pending));
         for p in pending {
             let _ = p.await;
         }
         tracing::info!(site = %inner.context.site_dir.display(), "application stopped");
+    }
+}
+
+/// The state of a running generation from its slots: failed when a slot's last start
+/// failed, else starting, ready or idle.
+fn running_state(slots: &[SlotStatus]) -> (ApplicationState, Option<String>) {
+    if let Some(slot) = slots.iter().find(|s| s.state == SlotState::Failed) {
+        let why = slot.failure.as_deref().unwrap_or("unknown");
+        return (
+            ApplicationState::Failed,
+            Some(format!(
+                "the last start of slot {} failed: {why}",
+                slot.index
+            )),
+        );
+    }
+    let state = if slots.iter().any(|s| s.state == SlotState::Starting) {
+        ApplicationState::Starting
+    } else if slots.iter().any(|s| s.state == SlotState::Ready) {
+        ApplicationState::Ready
+    } else {
+        ApplicationState::Idle
+    };
+    (state, None)
+}
+
+/// Reads web.config once: its configuration and the SHA-256 of its bytes (lowercase hex;
+/// `None` when it cannot be read). Blocking.
+pub(crate) fn read_web_config(
+    path: &Path,
+) -> (Result<AspNetCoreConfig, ConfigError>, Option<String>) {
+    use sha2::Digest as _;
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let digest = sha2::Sha256::digest(&bytes);
+            let hex = digest
+                .iter()
+                .fold(String::with_capacity(64), |mut hex, byte| {
+                    use std::fmt::Write as _;
+                    let _ = write!(hex, "{byte:02x}");
+                    hex
+                });
+            (config::parse(&bytes, path), Some(hex))
+        }
+        // The same error `load` gives.
+        Err(_) => (config::load(path), None),
     }
 }
 

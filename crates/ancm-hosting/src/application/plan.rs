@@ -105,7 +105,7 @@ impl LaunchPlan {
                 })
             });
         let stdout_log = match &spec.output {
-            OutputMode::File { base } => {
+            OutputMode::File { base, .. } => {
                 Some(normalise(&context.site_dir.join(native_separators(base))))
             }
             OutputMode::Null | OutputMode::Capture => None,

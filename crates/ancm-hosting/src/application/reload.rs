@@ -16,10 +16,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use super::{Generation, Inner, WEB_CONFIG};
+use super::{Generation, Inner, WEB_CONFIG, read_web_config};
 use crate::app_offline::{self, Change};
 use crate::config::{self, AspNetCoreConfig};
 use crate::file_stamp::FileStamp;
+use crate::status::ExitCause;
 use crate::supervisor::{LaunchSpec, Supervisor};
 use crate::sync;
 
@@ -179,7 +180,7 @@ impl Inner {
                 if let Generation::Running { supervisor, .. } = &*self.current() {
                     let supervisor = supervisor.clone();
                     // The stop lets requests already given a child reach it first (bounded).
-                    self.spawn_pending(async move { supervisor.stop().await });
+                    self.spawn_pending(async move { supervisor.stop(ExitCause::Offline).await });
                 }
             }
             Change::CameOnline => {
@@ -224,12 +225,20 @@ impl Inner {
         let read = {
             let path = path.clone();
             // The stamp first: a write after the read then shows as a change next time.
-            tokio::task::spawn_blocking(move || (FileStamp::read(&path), config::load(&path)))
+            tokio::task::spawn_blocking(move || (FileStamp::read(&path), read_web_config(&path)))
         };
-        let Ok((stamp, loaded)) = read.await else {
+        let Ok((stamp, (loaded, digest))) = read.await else {
             return;
         };
         *sync::lock(&self.files.seen) = stamp;
+        // The digest follows the configuration in use: not an invalid file that is ignored.
+        let in_use = !matches!(
+            (&loaded, &*self.current()),
+            (Err(_), Generation::Running { .. })
+        );
+        if in_use {
+            *sync::lock(&self.web_config_sha256) = digest;
+        }
         let current = self.current();
         match (loaded, &*current) {
             (Err(error), Generation::Running { .. }) => {
@@ -267,9 +276,10 @@ impl Inner {
                 let new = new.clone();
                 let fixed_port = old.spec().has_fixed_port() || new.spec().has_fixed_port();
                 tracing::info!(file = %path.display(), processes = old_config.processes_per_application, "web.config changed; recycling the application");
+                self.context.stats.recycled();
                 if fixed_port {
                     // Both generations would need the same port: stop first (with downtime).
-                    old.stop().await;
+                    old.stop(ExitCause::Recycle).await;
                 } else if !self.offline.is_offline()
                     && let Err(failure) = new.start_all().await
                 {
@@ -278,9 +288,14 @@ impl Inner {
                 {
                     let _t = sync::lock(&self.transition);
                     self.set_state(generation.clone());
-                    if self.offline.is_offline() || self.shutting_down.load(Ordering::Acquire) {
+                    let stop_new = if self.shutting_down.load(Ordering::Acquire) {
+                        Some(ExitCause::Shutdown)
+                    } else {
+                        self.offline.is_offline().then_some(ExitCause::Offline)
+                    };
+                    if let Some(cause) = stop_new {
                         let new = new.clone();
-                        self.spawn_pending(async move { new.stop().await });
+                        self.spawn_pending(async move { new.stop(cause).await });
                     }
                 }
                 tracing::info!(
@@ -288,7 +303,7 @@ impl Inner {
                 );
                 // Requests that picked an old backend just before the switch reach it first:
                 // the stop waits for them (bounded).
-                old.stop().await;
+                old.stop(ExitCause::Recycle).await;
             }
         }
     }

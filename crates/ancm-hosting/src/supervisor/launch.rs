@@ -12,9 +12,10 @@ use super::command::{self, CommandLine};
 use super::environment;
 use super::ports::{self, InvalidPort, PortChoice};
 use super::publish;
-use super::stdout::OutputMode;
+use super::stdout::{OutputMode, StdoutLogRetention};
 use crate::config::AspNetCoreConfig;
 use crate::dotnet::DotnetLaunch;
+use crate::status::BackendStats;
 
 /// Things that do not come from web.config: the one place an application keeps its site
 /// folder and app path.
@@ -28,6 +29,10 @@ pub(crate) struct LaunchContext {
     pub(crate) http_auth: String,
     /// `ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED`.
     pub(crate) websockets: bool,
+    /// The application's counters, kept across generations.
+    pub(crate) stats: Arc<BackendStats>,
+    /// Retention of the stdout log files where web.config's handler settings are silent.
+    pub(crate) stdout_retention: StdoutLogRetention,
 }
 
 /// What a configuration says about starting children, with `%VAR%` expanded.
@@ -116,6 +121,9 @@ impl LaunchSpec {
         } else if config.stdout_log_enabled {
             OutputMode::File {
                 base: expanded.stdout_log_file.clone(),
+                retention: context
+                    .stdout_retention
+                    .with_handler_settings(&|name| config.handler_setting(name).map(str::to_owned)),
             }
         } else {
             OutputMode::Capture
@@ -192,6 +200,8 @@ mod tests {
             app_path: AppPath::root(),
             http_auth: String::new(),
             websockets: true,
+            stats: Arc::default(),
+            stdout_retention: StdoutLogRetention::default(),
         });
         let mut config = AspNetCoreConfig::new(
             "dotnet",

@@ -13,7 +13,9 @@
 //! tree.
 //!
 //! The supervisor is driven through [`crate::application::Application`]; this module's only
-//! public items are the startup error types shown on the 502.5 page and in logs.
+//! public items are the startup error types shown on the 502.5 page and in logs, and the
+//! stdout log retention ([`StdoutLogRetention`], set with
+//! [`ApplicationOptions::stdout_log_retention`](crate::ApplicationOptions::stdout_log_retention)).
 //!
 //! ```
 //! use ancm_hosting::supervisor::StartError;
@@ -40,6 +42,7 @@ pub(crate) mod windows;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
 
 use ancm_front::BackendTarget;
 
@@ -48,7 +51,9 @@ use in_flight::{Admission, InFlight};
 pub(crate) use launch::{LaunchContext, LaunchSpec};
 use process::Child;
 use rapid_fail::RapidFails;
+pub use stdout::StdoutLogRetention;
 
+use crate::status::{ExitCause, ExitRecord, SlotState, SlotStatus};
 use crate::sync;
 
 /// A ready child, the target requests use, and its requests in flight.
@@ -78,6 +83,14 @@ struct Slot {
     finished: AtomicU64,
     /// The most recent failed start and its sequence number, shared with waiters.
     last_failure: Mutex<Option<(u64, Arc<StartFailure>)>>,
+    /// Set while a start is in progress (status only).
+    starting: AtomicBool,
+    /// Children that became ready here.
+    starts: AtomicU64,
+    /// Requests given to this slot's children.
+    requests: AtomicU64,
+    /// How the last child exited.
+    last_exit: Mutex<Option<ExitRecord>>,
 }
 
 impl Slot {
@@ -86,10 +99,46 @@ impl Slot {
     fn admit(&self) -> Option<(BackendTarget, Admission)> {
         let guard = sync::read(&self.ready);
         let ready = guard.as_ref()?;
-        ready
-            .child
-            .can_serve()
-            .then(|| (ready.target.clone(), Admission::new(ready)))
+        if !ready.child.can_serve() {
+            return None;
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        Some((ready.target.clone(), Admission::new(ready)))
+    }
+
+    /// The slot's status snapshot.
+    fn status(&self, index: usize) -> SlotStatus {
+        let serving = sync::read(&self.ready)
+            .as_ref()
+            .filter(|r| !r.child.has_exited())
+            .map(|r| (r.child.pid(), r.child.port(), r.child.started_at()));
+        let failure = {
+            let finished = self.finished.load(Ordering::Acquire);
+            sync::lock(&self.last_failure)
+                .as_ref()
+                .filter(|(seq, _)| *seq == finished)
+                .map(|(_, failure)| failure.error.to_string())
+        };
+        let state = if self.starting.load(Ordering::Acquire) {
+            SlotState::Starting
+        } else if serving.is_some() {
+            SlotState::Ready
+        } else if failure.is_some() {
+            SlotState::Failed
+        } else {
+            SlotState::Idle
+        };
+        SlotStatus {
+            index,
+            state,
+            pid: serving.map(|(pid, _, _)| pid),
+            port: serving.map(|(_, port, _)| port),
+            started_at: serving.map(|(_, _, at)| at),
+            starts: self.starts.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            last_exit: sync::lock(&self.last_exit).clone(),
+            failure: (state == SlotState::Failed).then_some(failure).flatten(),
+        }
     }
 }
 
@@ -100,12 +149,14 @@ struct Shared {
     next: AtomicUsize,
     rapid_fails: RapidFails,
     stopping: AtomicBool,
+    /// Why [`Supervisor::stop`] was called.
+    stop_cause: Mutex<ExitCause>,
 }
 
 impl Shared {
-    /// Stops a ready child: lets the requests already given it reach it, retires it, then
-    /// stops it gracefully within `shutdownTimeLimit` and kills its tree.
-    async fn stop_ready(&self, ready: &Ready) {
+    /// Stops a ready child for `cause`: lets the requests already given it reach it, retires
+    /// it, then stops it gracefully within `shutdownTimeLimit` and kills its tree.
+    async fn stop_ready(&self, ready: &Ready, cause: ExitCause) {
         let left = ready.in_flight.drain(in_flight::ADMITTED_DRAIN).await;
         if left > 0 {
             tracing::debug!(
@@ -120,6 +171,7 @@ impl Shared {
             Some(ready.target.addr),
             &self.spec.context.app_path,
             self.spec.shutdown,
+            cause,
         )
         .await;
     }
@@ -142,6 +194,7 @@ impl Supervisor {
                 next: AtomicUsize::new(0),
                 rapid_fails: RapidFails::default(),
                 stopping: AtomicBool::new(false),
+                stop_cause: Mutex::new(ExitCause::Shutdown),
             }),
         }
     }
@@ -222,6 +275,8 @@ impl Supervisor {
         if let Some(old) = replaced {
             self.replace_unreachable(idx, &old).await;
         }
+        // Until this function returns or is dropped: the status shows a start in progress.
+        let _starting = Starting::begin(&slot.starting);
         let result = self.start_child(idx).await;
         let seq = slot.finished.fetch_add(1, Ordering::AcqRel) + 1;
         match result {
@@ -235,6 +290,8 @@ impl Supervisor {
                         None
                     } else {
                         ready.child.mark_serving();
+                        slot.starts.fetch_add(1, Ordering::Relaxed);
+                        slot.requests.fetch_add(1, Ordering::Relaxed);
                         *w = Some(Arc::clone(&ready));
                         Some((ready.target.clone(), Admission::new(&ready)))
                     }
@@ -242,7 +299,8 @@ impl Supervisor {
                 match admitted {
                     Some(admitted) => Ok(admitted),
                     None => {
-                        self.shared.stop_ready(&ready).await;
+                        let cause = *sync::lock(&self.shared.stop_cause);
+                        self.shared.stop_ready(&ready, cause).await;
                         Err(stopping())
                     }
                 }
@@ -267,19 +325,22 @@ impl Supervisor {
             pid = old.child.pid(),
             "the child stopped listening but is still running; stopping it"
         );
-        self.shared.stop_ready(old).await;
+        self.shared.stop_ready(old, ExitCause::Unreachable).await;
     }
 
-    /// Stops every child gracefully (in parallel) and waits for starts in progress; the
-    /// supervisor starts nothing afterwards.
-    pub(crate) async fn stop(&self) {
+    /// Stops every child gracefully (in parallel) for `cause` and waits for starts in
+    /// progress; the supervisor starts nothing afterwards.
+    pub(crate) async fn stop(&self, cause: ExitCause) {
+        *sync::lock(&self.shared.stop_cause) = cause;
         self.shared.stopping.store(true, Ordering::SeqCst);
         let mut tasks = Vec::new();
         for slot in self.shared.slots.iter() {
             let taken = sync::write(&slot.ready).take();
             if let Some(ready) = taken {
                 let shared = self.shared.clone();
-                tasks.push(tokio::spawn(async move { shared.stop_ready(&ready).await }));
+                tasks.push(tokio::spawn(async move {
+                    shared.stop_ready(&ready, cause).await
+                }));
             }
         }
         for t in tasks {
@@ -288,6 +349,23 @@ impl Supervisor {
         for slot in self.shared.slots.iter() {
             let _ = slot.start.lock().await;
         }
+    }
+
+    /// Each slot's status.
+    pub(crate) fn slot_statuses(&self) -> Vec<SlotStatus> {
+        self.shared
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(index, slot)| slot.status(index))
+            .collect()
+    }
+
+    /// Whether rapid-fail protection refuses starts now.
+    pub(crate) fn rapid_fail_blocked(&self) -> bool {
+        self.shared
+            .rapid_fails
+            .blocked(self.shared.spec.rapid_fails)
     }
 
     /// Pids of the serving children (for tests and diagnostics).
@@ -305,9 +383,36 @@ impl Supervisor {
     }
 }
 
-/// The monitor's report: frees the slot and counts a crash for rapid-fail protection.
-fn child_exited(shared: &Shared, idx: usize, pid: u32, status: &str, crash: bool) {
-    if let Some(slot) = shared.slots.get(idx) {
+/// A slot's start in progress, for its status; ends when dropped.
+struct Starting<'a>(&'a AtomicBool);
+
+impl<'a> Starting<'a> {
+    fn begin(flag: &'a AtomicBool) -> Self {
+        flag.store(true, Ordering::Release);
+        Self(flag)
+    }
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// The monitor's report: frees the slot, counts a crash for rapid-fail protection and
+/// records the exit. Returns the exit's cause: a crash that puts the generation over its
+/// rapid-fail limit is [`ExitCause::RapidFail`].
+fn child_exited(
+    shared: &Shared,
+    idx: usize,
+    pid: u32,
+    status: &str,
+    cause: ExitCause,
+) -> ExitCause {
+    let Some(slot) = shared.slots.get(idx) else {
+        return cause;
+    };
+    {
         let mut w = sync::write(&slot.ready);
         if w.as_ref().is_some_and(|r| r.child.pid() == pid)
             && let Some(ready) = w.take()
@@ -315,10 +420,29 @@ fn child_exited(shared: &Shared, idx: usize, pid: u32, status: &str, crash: bool
             ready.retire();
         }
     }
-    if crash {
+    let cause = if cause == ExitCause::Crash {
         let count = shared.rapid_fails.record();
+        let limit = shared.spec.rapid_fails;
         tracing::warn!(slot = idx, pid, %status, recent_unexpected_exits = count, "the child process exited unexpectedly; the next request starts a new one");
+        if count > usize::try_from(limit).unwrap_or(usize::MAX) {
+            tracing::error!(
+                slot = idx,
+                limit,
+                "more unexpected exits than rapidFailsPerMinute: no new process starts for the rest of the minute"
+            );
+            ExitCause::RapidFail
+        } else {
+            ExitCause::Crash
+        }
     } else {
-        tracing::debug!(slot = idx, pid, %status, "child process exited");
-    }
+        tracing::debug!(slot = idx, pid, %status, %cause, "child process exited");
+        cause
+    };
+    *sync::lock(&slot.last_exit) = Some(ExitRecord {
+        pid,
+        cause,
+        status: status.to_owned(),
+        at: SystemTime::now(),
+    });
+    cause
 }

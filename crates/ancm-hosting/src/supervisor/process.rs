@@ -4,14 +4,15 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, SystemTime};
 
 use ancm_protocol::PairingToken;
 use tokio::sync::{Notify, watch};
 
 use super::command::CommandLine;
 use super::stdout::{Captured, OutputMode, stdio_for};
+use crate::status::ExitCause;
 
 /// What starting a process needs.
 pub(crate) struct SpawnSpec<'a> {
@@ -30,9 +31,10 @@ pub(crate) enum Signal {
     Terminate,
 }
 
-/// Called once when the child exits: `(pid, description of the exit, was it a crash)`, where
-/// a crash is the exit of a child that was serving and was not asked to stop.
-pub(crate) type OnExit = Box<dyn FnOnce(u32, &str, bool) + Send>;
+/// Called once when the child exits: `(pid, description of the exit, why)`. The cause is
+/// the reason it was asked to stop; else [`ExitCause::Crash`] for a child that was serving,
+/// [`ExitCause::StartFailure`] for one that was not yet.
+pub(crate) type OnExit = Box<dyn FnOnce(u32, &str, ExitCause) + Send>;
 
 /// A started child process.
 #[derive(Debug)]
@@ -42,12 +44,15 @@ pub(crate) struct Child {
     token: PairingToken,
     exit: watch::Receiver<Option<String>>,
     kill: Arc<Notify>,
-    intentional: AtomicBool,
+    /// Why it was asked to stop: 1 + the index of an [`ExitCause`] in [`ExitCause::ALL`];
+    /// 0 while it was not.
+    stop_cause: AtomicU8,
     serving: AtomicBool,
     unreachable: AtomicBool,
     exited: Arc<AtomicBool>,
     captured: Option<Captured>,
     log_file: Option<PathBuf>,
+    started_at: SystemTime,
 }
 
 impl Child {
@@ -77,8 +82,9 @@ impl Child {
             .envs(spec.env)
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
-        let (out, err, log_file) = stdio_for(spec.output, spec.cwd);
-        cmd.stdout(out).stderr(err);
+        let stdio = stdio_for(spec.output, spec.cwd);
+        let log_file = stdio.log_file;
+        cmd.stdout(stdio.stdout).stderr(stdio.stderr);
         // Linux: forked from a thread that lives as long as the gateway, with the
         // parent-death signal set, so a SIGKILLed gateway takes the child with it.
         #[cfg(target_os = "linux")]
@@ -86,6 +92,15 @@ impl Child {
         #[cfg(not(target_os = "linux"))]
         let mut child = cmd.spawn()?;
         let pid = child.id().unwrap_or(0);
+        let started_at = SystemTime::now();
+        if let Some(log) = &stdio.rotating {
+            if let Some(out) = child.stdout.take() {
+                log.drain(out);
+            }
+            if let Some(err) = child.stderr.take() {
+                log.drain(err);
+            }
+        }
         let captured = if matches!(spec.output, OutputMode::Capture) {
             let c = Captured::default();
             if let Some(out) = child.stdout.take() {
@@ -119,12 +134,13 @@ impl Child {
             token,
             exit: rx,
             kill: kill.clone(),
-            intentional: AtomicBool::new(false),
+            stop_cause: AtomicU8::new(0),
             serving: AtomicBool::new(false),
             unreachable: AtomicBool::new(false),
             exited: exited.clone(),
             captured,
             log_file,
+            started_at,
         });
         let weak = Arc::downgrade(&this);
         let mut tree = Tree {
@@ -149,12 +165,13 @@ impl Child {
                 Ok(s) => describe(s),
                 Err(e) => format!("wait failed: {e}"),
             };
-            let crash = weak.upgrade().is_some_and(|c| {
-                c.serving.load(Ordering::Acquire) && !c.intentional.load(Ordering::Acquire)
-            });
+            // A child nobody holds any more belonged to an application that is gone.
+            let cause = weak
+                .upgrade()
+                .map_or(ExitCause::Shutdown, |c| c.exit_cause());
             exited.store(true, Ordering::Release);
             let _ = tx.send(Some(desc.clone()));
-            on_exit(pid, &desc, crash);
+            on_exit(pid, &desc, cause);
         });
         Ok(this)
     }
@@ -199,9 +216,35 @@ impl Child {
         self.serving.store(true, Ordering::Release);
     }
 
-    /// Marks the coming exit as asked for (not a crash).
-    pub(crate) fn mark_intentional(&self) {
-        self.intentional.store(true, Ordering::Release);
+    /// Marks the coming exit as asked for (not a crash), for `cause`. The first cause
+    /// given stays.
+    pub(crate) fn mark_stopping(&self, cause: ExitCause) {
+        let code = ExitCause::ALL
+            .iter()
+            .position(|c| *c == cause)
+            .and_then(|i| u8::try_from(i + 1).ok())
+            .unwrap_or(0);
+        let _ = self
+            .stop_cause
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Why it exits (or would exit now): the stop cause, else a crash when it was serving,
+    /// else a failed start.
+    fn exit_cause(&self) -> ExitCause {
+        match self.stop_cause.load(Ordering::Acquire) {
+            0 if self.serving.load(Ordering::Acquire) => ExitCause::Crash,
+            0 => ExitCause::StartFailure,
+            code => ExitCause::ALL
+                .get(usize::from(code) - 1)
+                .copied()
+                .unwrap_or(ExitCause::Shutdown),
+        }
+    }
+
+    /// When it was spawned.
+    pub(crate) fn started_at(&self) -> SystemTime {
+        self.started_at
     }
 
     /// Waits up to `timeout` for the exit; true if it exited.

@@ -9,6 +9,7 @@ use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 
 use super::process::{Child, Signal};
+use crate::status::ExitCause;
 
 /// Sends `POST {app path}/iisintegration` with `MS-ASPNETCORE-EVENT: shutdown` and the token;
 /// returns the status, or why no status came back.
@@ -46,14 +47,16 @@ pub(crate) async fn send_shutdown_message(
     }
 }
 
-/// Stops `child` gracefully within `limit`, then kills its tree. Returns when it is gone.
+/// Stops `child` gracefully within `limit` for `cause`, then kills its tree. Returns when it
+/// is gone.
 pub(crate) async fn stop_child(
     child: &Child,
     addr: Option<SocketAddr>,
     app_path: &AppPath,
     limit: Duration,
+    cause: ExitCause,
 ) {
-    child.mark_intentional();
+    child.mark_stopping(cause);
     let pid = child.pid();
     if child.has_exited() {
         child.kill();

@@ -11,6 +11,7 @@ use super::environment::{self, EnvInputs};
 use super::ports::{self, PortChoice};
 use super::process::{self, Child, SpawnSpec};
 use super::{Ready, StartError, StartFailure, Supervisor, child_exited, readiness};
+use crate::status::ExitCause;
 
 /// Attempts per start: a new port each, the same token.
 const ATTEMPTS: u32 = 2;
@@ -109,10 +110,13 @@ impl Supervisor {
             &environment::worker_env,
         );
         let weak = Arc::downgrade(&self.shared);
-        let on_exit: process::OnExit = Box::new(move |pid: u32, status: &str, crash: bool| {
-            if let Some(shared) = weak.upgrade() {
-                child_exited(&shared, idx, pid, status, crash);
-            }
+        let stats = spec.context.stats.clone();
+        let on_exit: process::OnExit = Box::new(move |pid: u32, status: &str, cause| {
+            let cause = match weak.upgrade() {
+                Some(shared) => child_exited(&shared, idx, pid, status, cause),
+                None => cause,
+            };
+            stats.exited(cause);
         });
         let child = match Child::spawn(
             SpawnSpec {
@@ -136,6 +140,7 @@ impl Supervisor {
                 }));
             }
         };
+        spec.context.stats.started();
         tracing::info!(slot = idx, attempt, pid = child.pid(), port, program = %program, log_file = ?child.log_file(), "started the child process");
         match self.wait_ready(&child, port).await {
             Ok(listening) => {
@@ -155,7 +160,7 @@ impl Supervisor {
                 })
             }
             Err(error) => {
-                child.mark_intentional();
+                child.mark_stopping(ExitCause::StartFailure);
                 child.kill();
                 child.wait_exit(Duration::from_secs(5)).await;
                 tracing::warn!(slot = idx, attempt, pid = child.pid(), port, %error, "start attempt failed");
