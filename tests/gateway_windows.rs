@@ -9,24 +9,28 @@ use std::os::windows::io::AsRawHandle as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ancm_front::conn::ConnectionInfo;
 use ancm_front::forward::{ForwardConfig, Forwarder};
 use ancm_front::win_auth_token::WindowsIdentity;
 use ancm_front::{AddExtensionLayer, AncmConfig, AncmLayer};
 use ancm_hosting::{Application, ApplicationOptions};
 use ancm_protocol::http_auth::HttpAuth;
-use test_support::client::{self, get};
+use test_support::client::get;
 use test_support::process::{Gateway, example, is_running};
+use test_support::server::TestServer;
 use test_support::site;
 use test_support::windows::{process_token, token_account, under_wine};
-use tower::ServiceBuilder;
+use tokio::net::TcpListener;
+use tower::{Layer as _, ServiceBuilder};
 
 /// The gateway binary under test.
 const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_windows_token_duplicated_into_the_backend_resolves_there_to_its_user() {
-    // The gateway's stack in this process, in front of the iis_echo example with Windows
-    // authentication on; an authentication layer's identity carries this process's token.
+    // The gateway's stack on a real listener in this process, in front of the iis_echo
+    // example with Windows authentication on; an authentication layer's identity carries
+    // this process's token.
     let token = process_token();
     let user = token_account(&token);
     let site = site::with_config(&format!(
@@ -46,14 +50,20 @@ async fn a_windows_token_duplicated_into_the_backend_resolves_there_to_its_user(
         .layer(app.layer())
         .layer(AncmLayer::new(AncmConfig::default()))
         .service(Forwarder::new(ForwardConfig::default()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap();
+    let front = TestServer::on(listener, move |peer| {
+        AddExtensionLayer::new(ConnectionInfo::plain(peer, local)).layer(gateway.clone())
+    });
 
-    let res = client::call(&gateway, "/who").await;
+    let res = get(front.addr(), "/who", &[]).await;
     assert_eq!(res.status, 200, "{}", res.text());
     let seen = res.json();
     // DuplicateHandle into the backend process, then GetTokenInformation and
     // LookupAccountSidW there: the account of this process's token.
     assert_eq!(seen["windows_user"], user.as_str(), "{seen}");
     assert!(seen["windows_token"].is_string(), "{seen}");
+    front.shutdown().await;
     app.shutdown().await;
 }
 

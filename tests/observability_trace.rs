@@ -2,7 +2,6 @@
 //! with a new span of its own, starts one when there is none or it is invalid, no client can
 //! have it removed, and a Rust backend (the `iis_echo` example, through `iis-integration`)
 //! logs the same trace id.
-#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -17,7 +16,7 @@ const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
 
-/// The `traceparent` the python backend got, split into its four fields.
+/// The `traceparent` the echo backend got, split into its four fields.
 fn sent(json: &serde_json::Value) -> Vec<String> {
     let lines = header_values(json, "traceparent");
     assert_eq!(lines.len(), 1, "one traceparent line: {lines:?}");
@@ -38,7 +37,7 @@ fn sent(json: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_front_keeps_or_starts_the_trace_and_sends_its_own_span() {
-    let site = site::with_config(&site::python_echo_config("", &[]));
+    let site = site::with_config(&site::rust_echo_config("", &[]));
     let gw = Gateway::start(ANCM, site.path(), &[]);
     let incoming = format!("00-{TRACE_ID}-{PARENT_ID}-01");
 

@@ -1,6 +1,5 @@
 //! `Application::status`: the state, slots and counters a gateway reads for its metrics and
 //! health checks, as real child processes start, crash, fail, recycle and stop.
-#![cfg(unix)]
 
 use std::net::SocketAddr;
 use std::path::Path;
