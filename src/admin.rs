@@ -32,6 +32,7 @@ use crate::connection::Slots;
 use crate::gateway::Hosted;
 use crate::observe::Observability;
 use crate::observe::metrics::{self, GatewayCollector};
+use crate::tls::stats::{HandshakeCounts, HandshakeStats};
 
 /// Admin connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 32;
@@ -47,6 +48,8 @@ pub struct GatewaySources {
     pub observability: Arc<Observability>,
     /// The client connection slots.
     pub slots: Arc<Slots>,
+    /// The HTTPS listeners' handshake counters.
+    pub tls_handshakes: Arc<HandshakeStats>,
 }
 
 impl metrics::Sources for GatewaySources {
@@ -70,6 +73,10 @@ impl metrics::Sources for GatewaySources {
 
     fn client_connections(&self) -> (usize, usize) {
         (self.slots.open(), self.slots.max())
+    }
+
+    fn tls_handshakes(&self) -> HandshakeCounts {
+        self.tls_handshakes.counts()
     }
 
     fn access_log_dropped(&self) -> u64 {

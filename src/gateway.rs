@@ -261,6 +261,7 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
                 applications: applications.clone(),
                 observability: observability.clone(),
                 slots: server.handle().connection_slots(),
+                tls_handshakes: server.handle().tls_handshakes(),
             })));
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(%addr, "admin listener: /metrics /healthz /readyz /status");

@@ -23,6 +23,7 @@ use tower::Service;
 use crate::connection::{
     Activity, Close, ConnectionLimits, SlotStream, Slots, TrackActivity, close_due,
 };
+use crate::tls::stats::{HandshakeFailure, HandshakeStats};
 
 /// How long a client may take for the TLS handshake (within the header timeout).
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,6 +74,7 @@ pub struct ServerHandle {
     drain: Arc<watch::Sender<()>>,
     stop: watch::Receiver<bool>,
     slots: Arc<Slots>,
+    tls_handshakes: Arc<HandshakeStats>,
     limits: ConnectionLimits,
     builder: Arc<auto::Builder<TokioExecutor>>,
 }
@@ -98,6 +100,7 @@ impl Server {
             drain: Arc::new(watch::Sender::new(())),
             stop: stop_rx,
             slots: Arc::new(Slots::new(limits.max_connections)),
+            tls_handshakes: Arc::default(),
             limits,
             builder: Arc::new(builder(&limits)),
         };
@@ -170,6 +173,11 @@ impl ServerHandle {
     /// drain needs every handle dropped.
     pub fn connection_slots(&self) -> Arc<Slots> {
         self.slots.clone()
+    }
+
+    /// The TLS handshake counters of every HTTPS listener (metrics).
+    pub fn tls_handshakes(&self) -> Arc<HandshakeStats> {
+        self.tls_handshakes.clone()
     }
 
     /// What the task of a connection accepted now needs.
@@ -272,8 +280,10 @@ where
                 task.serve(stream, info, service);
             }
             Some(acceptor) => {
+                let stats = handle.tls_handshakes.clone();
                 tokio::spawn(async move {
-                    let handshake = handshake(acceptor, stream, peer, local, task.header_deadline);
+                    let handshake =
+                        handshake(acceptor, stream, peer, local, task.header_deadline, stats);
                     let Some((tls, info)) = handshake.await else {
                         return;
                     };
@@ -290,6 +300,7 @@ async fn handshake(
     peer: SocketAddr,
     local: SocketAddr,
     header_deadline: Instant,
+    stats: Arc<HandshakeStats>,
 ) -> Option<(
     tokio_rustls::server::TlsStream<ClientStream>,
     ConnectionInfo,
@@ -298,10 +309,12 @@ async fn handshake(
     match tokio::time::timeout_at(deadline.into(), acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
             let session = tls.get_ref().1;
+            let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            stats.completed(resumed);
             tracing::debug!(
                 %peer,
                 version = ?session.protocol_version(),
-                resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+                resumed,
                 server_name = session.server_name(),
                 "TLS handshake"
             );
@@ -313,37 +326,17 @@ async fn handshake(
             Some((tls, info))
         }
         Ok(Err(err)) => {
-            let reason = handshake_failure(&err);
-            tracing::debug!(%peer, reason, error = %err, "TLS handshake failed");
+            let reason = HandshakeFailure::of(&err);
+            stats.failed(reason);
+            tracing::debug!(%peer, reason = reason.as_str(), error = %err, "TLS handshake failed");
             None
         }
         Err(_) => {
-            tracing::debug!(%peer, reason = "timeout", "TLS handshake failed");
+            stats.failed(HandshakeFailure::Timeout);
+            let reason = HandshakeFailure::Timeout.as_str();
+            tracing::debug!(%peer, reason, "TLS handshake failed");
             None
         }
-    }
-}
-
-/// What ended a handshake, as a short fixed name (one per kind of client trouble).
-fn handshake_failure(err: &std::io::Error) -> &'static str {
-    let Some(tls) = err
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    else {
-        // The client closed or reset the connection.
-        return "io";
-    };
-    match tls {
-        rustls::Error::AlertReceived(_) => "alert_received",
-        rustls::Error::PeerIncompatible(_) => "peer_incompatible",
-        rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_) => {
-            "client_certificate"
-        }
-        rustls::Error::PeerMisbehaved(_)
-        | rustls::Error::InvalidMessage(_)
-        | rustls::Error::InappropriateMessage { .. }
-        | rustls::Error::InappropriateHandshakeMessage { .. } => "peer_misbehaved",
-        _ => "other",
     }
 }
 

@@ -169,6 +169,9 @@ async fn metrics_follow_requests_connections_a_crash_and_a_recycle() {
     let mut conn = client::connect::<Full<Bytes>>(gw.addr).await;
     for _ in 0..3 {
         let req = client::get_request(&gw.addr.to_string(), "/hello", &[]);
+        // The connection is ready for the next request a moment after the previous body
+        // ended (hyper's dispatcher), not at once.
+        conn.ready().await.unwrap();
         let resp = conn.send_request(req).await.unwrap();
         assert_eq!(resp.status(), 200);
         http_body_util::BodyExt::collect(resp.into_body())
@@ -433,4 +436,100 @@ async fn the_admin_listener_stays_on_loopback_unless_allowed() {
     let r = client::send(admin, "POST", "/metrics", &[("Content-Length", "0")]).await;
     assert_eq!(r.status, 405);
     assert_eq!(get(admin, "/nope", &[]).await.status, 404);
+}
+
+/// TLS handshakes are counted by kind and failures by reason (issue 19's metrics):
+/// `openssl s_client -tls1_2 -reconnect` makes one full handshake and five resumed ones (by
+/// session ID or ticket); a plain
+/// HTTP request on the HTTPS port is a failed handshake (`peer_misbehaved`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_handshakes_are_counted_by_kind_and_failures_by_reason() {
+    let site = site::empty();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_path = site.path().join("cert.pem");
+    let key_path = site.path().join("key.pem");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let https = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let admin = admin_addr();
+    let gw = Gateway::start(
+        ANCM,
+        site.path(),
+        &[
+            "--https-listen",
+            &https.to_string(),
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+            "--admin-listen",
+            &admin.to_string(),
+        ],
+    );
+    assert!(
+        eventually(WAIT, || std::net::TcpStream::connect(https).is_ok()).await,
+        "the HTTPS listener answers"
+    );
+    // The probe connections above closed before a ClientHello: failures of kind `io`.
+    let before = scrape(admin).await;
+    assert_eq!(before.types["ancm_tls_handshakes"], "counter");
+    assert_eq!(
+        before.value("ancm_tls_handshakes_total", &[("kind", "full")]),
+        0.0
+    );
+    assert_eq!(
+        before.value("ancm_tls_handshakes_total", &[("kind", "resumed")]),
+        0.0
+    );
+    let misbehaved = [("reason", "peer_misbehaved")];
+    assert_eq!(
+        before.value("ancm_tls_handshake_failures_total", &misbehaved),
+        0.0
+    );
+
+    let openssl = tokio::task::spawn_blocking(move || {
+        Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &https.to_string(),
+                "-reconnect",
+                "-tls1_2",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("openssl (.ci/run installs it)")
+    });
+    let out = tokio::time::timeout(WAIT, openssl)
+        .await
+        .expect("openssl s_client ends")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("Reused, TLSv1.2").count(), 5, "{text}");
+
+    let (bytes, _) =
+        client::raw_exchange(https, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert!(
+        !bytes.starts_with(b"HTTP/1.1 200"),
+        "plain HTTP is not served on HTTPS"
+    );
+
+    let s = scrape_until(admin, "six handshakes and one failure", |s| {
+        s.value("ancm_tls_handshakes_total", &[("kind", "full")]) == 1.0
+            && s.value("ancm_tls_handshakes_total", &[("kind", "resumed")]) == 5.0
+            && s.value("ancm_tls_handshake_failures_total", &misbehaved) == 1.0
+    })
+    .await;
+    assert_eq!(
+        s.value(
+            "ancm_tls_handshake_failures_total",
+            &[("reason", "timeout")]
+        ),
+        0.0
+    );
+    drop(gw);
 }

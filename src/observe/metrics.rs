@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use ancm_hosting::status::{ApplicationState, ApplicationStatus, ExitCause, SlotState};
 use http::{Method, StatusCode};
+
+use crate::tls::stats::{HandshakeCounts, HandshakeFailure};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -117,6 +119,8 @@ pub trait Sources: std::fmt::Debug + Send + Sync + 'static {
     fn backend_connections(&self) -> Vec<(usize, usize)>;
     /// Client connections open, and the most there may be.
     fn client_connections(&self) -> (usize, usize);
+    /// The HTTPS listeners' handshake counters.
+    fn tls_handshakes(&self) -> HandshakeCounts;
     /// Access log lines dropped because the writer could not keep up.
     fn access_log_dropped(&self) -> u64;
     /// Every runtime thread's shard.
@@ -325,6 +329,27 @@ impl<S: Sources> Collector for GatewayCollector<S> {
         )?;
         for (label, (_, idle)) in labels.iter().zip(&connections) {
             gauge(wide(*idle)).encode(family.encode_family(&[("app", label.as_str())])?)?;
+        }
+
+        let tls = self.sources.tls_handshakes();
+        let mut family = encoder.encode_descriptor(
+            "ancm_tls_handshakes",
+            "Completed TLS handshakes, by kind: full (certificate and signature work) or resumed (session ticket or ID).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (kind, count) in [("full", tls.full), ("resumed", tls.resumed)] {
+            ConstCounter::new(count).encode(family.encode_family(&[("kind", kind)])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "ancm_tls_handshake_failures",
+            "Failed TLS handshakes, by reason: io (closed or reset), alert_received, peer_incompatible, client_certificate, peer_misbehaved, timeout, other.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, count) in HandshakeFailure::ALL.iter().zip(tls.failures) {
+            ConstCounter::new(count)
+                .encode(family.encode_family(&[("reason", reason.as_str())])?)?;
         }
 
         ConstCounter::new(self.sources.access_log_dropped()).encode(encoder.encode_descriptor(

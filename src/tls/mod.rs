@@ -19,6 +19,7 @@
 //! brings its own ticketer (ChaCha20-Poly1305 keys with ring, XChaCha20-Poly1305 with
 //! graviola, both rotated every 6 hours).
 pub mod certs;
+pub mod stats;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
