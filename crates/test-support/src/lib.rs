@@ -38,7 +38,7 @@
 //! - [`dotnet`]: .NET publish folders, a fake `dotnet` host, `ancm` without the test's .NET
 //!   variables.
 //! - `windows` (Windows only): what a test asks Windows directly (whether a process runs,
-//!   its own token and the account it names).
+//!   its own token and the account it names, whether Wine runs it).
 //!
 //! It is a dev-dependency only, of any package of the workspace, and depends on none of
 //! them, so every package's tests can use it without a cycle (and without unifying features
