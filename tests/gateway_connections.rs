@@ -360,6 +360,8 @@ impl KeepAlive {
             .header("host", "localhost")
             .body(Full::new(Bytes::new()))
             .unwrap();
+        // Ready for the next request a moment after the previous body ended, not at once.
+        self.sender.ready().await.unwrap();
         let resp = self.sender.send_request(req).await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.into_body().collect().await.unwrap().to_bytes())
