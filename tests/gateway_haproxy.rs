@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -107,7 +108,13 @@ backend ancm
     );
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, config).unwrap();
-    let child = Command::new("haproxy")
+    // Debian puts it in /usr/sbin, which not every PATH has.
+    let program = if Path::new("/usr/sbin/haproxy").is_file() {
+        "/usr/sbin/haproxy"
+    } else {
+        "haproxy"
+    };
+    let child = Command::new(program)
         .arg("-db")
         .arg("-f")
         .arg(&path)
