@@ -32,6 +32,11 @@
 //! gateway as the client (protocol §1.3 step 5, §8.24). ANCM appends to whatever the client
 //! sent. A request without the header costs no allocation, as before.
 //!
+//! Behind proxies the gateway trusts, [`AddForwardedForLayer::trusting_proxies`] keeps what
+//! such a proxy sent (a connection marked with [`ConnectionInfo::with_trusted_proxy`]) as it
+//! sent it, every item, and sanitizes what anyone else sent (protocol §8.41; ANCM has no
+//! such mode).
+//!
 //! The client endpoint comes from the [`ConnectionInfo`] extension. A request without one is
 //! passed on with `X-Forwarded-For` untouched (and a `debug` event): the layer cannot know
 //! the client, and removing the header would lose what earlier proxies said.
