@@ -279,8 +279,9 @@ pub struct BalancerArgs {
     /// A proxy in front whose X-Forwarded-For and X-Forwarded-Proto are kept as it sent them
     /// (ours is appended after them): `10.0.0.0/8`, `192.0.2.7`, `2001:db8::/32`.
     /// Repeatable. Matched against the client address (a PROXY header's, if any). From any
-    /// other client they are sanitized as always. Default: trust nobody. Tell the backend to
-    /// accept that many more entries (README, "Behind a load balancer").
+    /// other client they are sanitized as always. Default: trust nobody. The backend must
+    /// then accept one more X-Forwarded-For entry per trusted proxy in a row (README,
+    /// "Behind a load balancer").
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_network)]
     pub trusted_proxy: Vec<IpNet>,
 
