@@ -195,8 +195,8 @@ pub struct RunArgs {
     pub threads: Option<usize>,
 
     /// How long a client may take to send a request head, in seconds: a new connection has
-    /// this long from being accepted to finish its TLS handshake, HTTP/2 preface and first
-    /// request head; an HTTP/1.1 keep-alive connection has this long after each response to
+    /// this long from being accepted to finish its PROXY protocol header (--proxy-protocol),
+    /// TLS handshake, HTTP/2 preface and first request head; an HTTP/1.1 keep-alive connection has this long after each response to
     /// send the next request head, so it is also how long an idle HTTP/1.1 connection stays
     /// open. A connection that misses it is closed without an answer.
     #[arg(
