@@ -4,7 +4,8 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use ancm_protocol::AppPath;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 
 /// Run ASP.NET Core–style sites like IIS + the ASP.NET Core Module would, on any OS.
 ///
@@ -19,6 +20,31 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The command line of this process; exits with clap's message and status 2 when it is
+    /// not valid. Like `Cli::parse`, plus which listeners `--proxy-protocol` applies to (its
+    /// position on the command line says).
+    pub fn parse_args() -> Self {
+        let mut command = Cli::command();
+        let matches = command.get_matches_mut();
+        let mut cli =
+            Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit());
+        if let (Command::Run(run), Some(("run", run_matches))) =
+            (&mut cli.command, matches.subcommand())
+            && let Err(message) = run.balancer.attach_proxy_protocol(run_matches)
+        {
+            let mut run_command = command
+                .find_subcommand_mut("run")
+                .cloned()
+                .unwrap_or(command);
+            run_command
+                .error(clap::error::ErrorKind::ArgumentConflict, message)
+                .exit();
+        }
+        cli
+    }
 }
 
 /// The subcommands.
@@ -169,8 +195,8 @@ pub struct RunArgs {
     pub threads: Option<usize>,
 
     /// How long a client may take to send a request head, in seconds: a new connection has
-    /// this long from being accepted to finish its TLS handshake, HTTP/2 preface and first
-    /// request head; an HTTP/1.1 keep-alive connection has this long after each response to
+    /// this long from being accepted to finish its PROXY protocol header (--proxy-protocol),
+    /// TLS handshake, HTTP/2 preface and first request head; an HTTP/1.1 keep-alive connection has this long after each response to
     /// send the next request head, so it is also how long an idle HTTP/1.1 connection stays
     /// open. A connection that misses it is closed without an answer.
     #[arg(
@@ -232,7 +258,89 @@ pub struct RunArgs {
     pub max_header_bytes: Option<usize>,
 
     #[command(flatten)]
+    pub balancer: BalancerArgs,
+
+    #[command(flatten)]
     pub observability: ObservabilityArgs,
+}
+
+/// `ancm run`'s flags for running behind a load balancer or a proxy.
+#[derive(Debug, clap::Args)]
+pub struct BalancerArgs {
+    /// The --listen or --https-listen just before this flag expects a PROXY protocol header
+    /// (v1 or v2, as HAProxy's `send-proxy`/`send-proxy-v2` and cloud load balancers send)
+    /// first on each connection, before the TLS handshake, within --header-timeout. The
+    /// client it names is the client (X-Forwarded-For, the access log). A connection without
+    /// a valid header is closed; a header sent to a listener without this flag gets 400.
+    /// Example: `--listen 0.0.0.0:8080 --proxy-protocol --listen 127.0.0.1:8081`.
+    #[arg(long = "proxy-protocol", num_args = 0, default_missing_value = "true", action = clap::ArgAction::Append)]
+    pub proxy_protocol: Vec<bool>,
+
+    /// A proxy in front whose X-Forwarded-For and X-Forwarded-Proto are kept as it sent them
+    /// (ours is appended after them): `10.0.0.0/8`, `192.0.2.7`, `2001:db8::/32`.
+    /// Repeatable. Matched against the client address (a PROXY header's, if any). From any
+    /// other client they are sanitized as always. Default: trust nobody. The backend must
+    /// then accept one more X-Forwarded-For entry per trusted proxy in a row (README,
+    /// "Behind a load balancer").
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_network)]
+    pub trusted_proxy: Vec<IpNet>,
+
+    /// After SIGINT/SIGTERM, how long to keep accepting connections and serving requests
+    /// while /readyz already answers 503, in seconds, so that a load balancer's health check
+    /// or Kubernetes takes the instance out of rotation first; then the drain
+    /// (--drain-timeout) begins. A second signal ends the delay at once.
+    #[arg(long = "drain-delay", value_name = "SECONDS", default_value_t = 0)]
+    pub drain_delay: u64,
+
+    /// Which --listen addresses expect a PROXY header, in their order (set from the
+    /// command line's order, not a flag of its own).
+    #[arg(skip)]
+    pub proxy_listen: Vec<bool>,
+
+    /// Which --https-listen addresses expect a PROXY header, in their order.
+    #[arg(skip)]
+    pub proxy_https_listen: Vec<bool>,
+}
+
+impl BalancerArgs {
+    /// Attach each `--proxy-protocol` to the `--listen` or `--https-listen` before it.
+    fn attach_proxy_protocol(&mut self, matches: &ArgMatches) -> Result<(), String> {
+        let positions = |id: &str| -> Vec<usize> {
+            matches
+                .indices_of(id)
+                .map(Iterator::collect)
+                .unwrap_or_default()
+        };
+        let listen = positions("listen");
+        let https_listen = positions("https_listen");
+        self.proxy_listen = vec![false; listen.len()];
+        self.proxy_https_listen = vec![false; https_listen.len()];
+        for flag in positions("proxy_protocol") {
+            let before =
+                |list: &[usize]| list.iter().rposition(|&at| at < flag).map(|i| (i, list[i]));
+            match (before(&listen), before(&https_listen)) {
+                (Some((i, at)), Some((_, https_at))) if at > https_at => {
+                    self.proxy_listen[i] = true
+                }
+                (Some((i, _)), None) => self.proxy_listen[i] = true,
+                (_, Some((i, _))) => self.proxy_https_listen[i] = true,
+                (None, None) => {
+                    return Err(
+                        "--proxy-protocol applies to the --listen or --https-listen just before it; none comes before it".to_owned(),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `--trusted-proxy`: a network, or one address.
+fn parse_network(value: &str) -> Result<IpNet, String> {
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("expected an address or a network such as 10.0.0.0/8, got {value:?}"))
 }
 
 /// `ancm run`'s flags for access logs, metrics, health, status and the logs.
@@ -374,6 +482,73 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    fn run_args(line: &[&str]) -> Result<BalancerArgs, String> {
+        let matches = Cli::command()
+            .try_get_matches_from(line)
+            .map_err(|e| e.to_string())?;
+        let cli = Cli::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        let (Command::Run(run), Some(("run", m))) = (cli.command, matches.subcommand()) else {
+            return Err("not run".to_owned());
+        };
+        let mut balancer = run.balancer;
+        balancer.attach_proxy_protocol(m)?;
+        Ok(balancer)
+    }
+
+    #[test]
+    fn proxy_protocol_applies_to_the_listener_before_it() {
+        let b = run_args(&[
+            "ancm",
+            "run",
+            "site",
+            "--listen",
+            "0.0.0.0:1",
+            "--proxy-protocol",
+            "--listen",
+            "0.0.0.0:2",
+            "--https-listen",
+            "0.0.0.0:3",
+            "--proxy-protocol",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--listen",
+            "0.0.0.0:4",
+            "--proxy-protocol",
+        ])
+        .unwrap();
+        assert_eq!(b.proxy_listen, [true, false, true]);
+        assert_eq!(b.proxy_https_listen, [true]);
+        let err = run_args(&[
+            "ancm",
+            "run",
+            "site",
+            "--proxy-protocol",
+            "--listen",
+            "0.0.0.0:1",
+        ]);
+        assert!(err.unwrap_err().contains("just before it"));
+        let b = run_args(&[
+            "ancm",
+            "run",
+            "site",
+            "--trusted-proxy",
+            "10.0.0.0/8",
+            "--trusted-proxy",
+            "192.0.2.7",
+        ])
+        .unwrap();
+        assert_eq!(
+            b.trusted_proxy,
+            [
+                "10.0.0.0/8".parse::<IpNet>().unwrap(),
+                "192.0.2.7/32".parse().unwrap()
+            ]
+        );
+        assert!(run_args(&["ancm", "run", "site", "--trusted-proxy", "nope"]).is_err());
     }
 
     #[test]

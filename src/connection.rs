@@ -172,6 +172,11 @@ impl<I> SlotStream<I> {
             },
         }
     }
+
+    /// The socket, e.g. to read a PROXY protocol header off it before TLS or HTTP.
+    pub fn socket_mut(&mut self) -> &mut I {
+        &mut self.io
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for SlotStream<I> {

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ancm_front::forward::{ConnectionLimit, ForwardConfig, Forwarder};
+use ancm_front::forwarded_for::ForwardedMode;
 use ancm_front::limits::{Limits, LimitsLayer, RequestLimits};
 use ancm_front::trace::{PropagateTrace, PropagateTraceLayer};
 use ancm_front::{AncmConfig, AncmLayer, Body};
@@ -185,12 +186,34 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
     if plain.is_empty() && args.https_listen.is_empty() {
         plain.push(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)));
     }
+    let balancer = &args.balancer;
     let mut listeners = Vec::new();
-    for addr in plain {
-        listeners.push(bind(addr, None)?);
+    for (index, addr) in plain.into_iter().enumerate() {
+        let proxy = balancer.proxy_listen.get(index).copied().unwrap_or(false);
+        listeners.push(bind(addr, None)?.proxy_protocol(proxy));
     }
-    for addr in &args.https_listen {
-        listeners.push(bind(*addr, tls.clone())?);
+    for (index, addr) in args.https_listen.iter().enumerate() {
+        let proxy = balancer
+            .proxy_https_listen
+            .get(index)
+            .copied()
+            .unwrap_or(false);
+        listeners.push(bind(*addr, tls.clone())?.proxy_protocol(proxy));
+    }
+    for listener in &listeners {
+        if listener.expects_proxy_protocol()
+            && let Ok(addr) = listener.local_addr()
+        {
+            tracing::info!(%addr, "PROXY protocol header expected first on each connection");
+        }
+    }
+    if !balancer.trusted_proxy.is_empty() {
+        let networks: Vec<String> = balancer
+            .trusted_proxy
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::info!(networks = %networks.join(", "), "trusted proxies: their X-Forwarded-For and X-Forwarded-Proto are kept");
     }
     let mut applications: Vec<Hosted> = Vec::new();
     let backend_connections = usize::try_from(args.max_backend_connections).unwrap_or(usize::MAX);
@@ -254,7 +277,8 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
         h2_idle_timeout: Duration::from_secs(args.h2_idle_timeout),
         h2_ping_interval: Duration::from_secs(args.h2_ping_interval),
         max_connections: args.max_connections.unwrap_or_else(default_max_connections),
-    });
+    })
+    .trusting(balancer.trusted_proxy.clone());
     let admin = match admin_listener {
         Some(listener) => {
             let admin = Arc::new(Admin::new(Arc::new(GatewaySources {
@@ -298,10 +322,12 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
 
     let signal = ancm_protocol::signal::stop_requested().await;
     tracing::info!("{signal} received");
-    tracing::info!("shutting down: no new connections, draining in-flight requests");
+    // Not ready first, then the balancer's grace period, then the drain.
     if let Some((admin, _)) = &admin {
         admin.stopping();
     }
+    crate::drain::delay(Duration::from_secs(balancer.drain_delay)).await;
+    tracing::info!("shutting down: no new connections, draining in-flight requests");
     server.stop_accepting();
     let _ = own_loop.await;
     for (_, accepting_ended) in &mut workers {
@@ -420,9 +446,13 @@ fn stack(hosted: &Hosted) -> AppStack {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(forwarder.clone());
+    // A connection is marked as from a trusted proxy only under --trusted-proxy; any other
+    // is treated as with ANCM's appending mode.
     let ancm = AncmLayer::new(AncmConfig {
         app_path: app.app_path().clone(),
         forward_windows_auth_token: app.forward_windows_auth_token(),
+        forwarded_for: ForwardedMode::TrustingProxies,
+        forwarded_proto: ForwardedMode::TrustingProxies,
         ..AncmConfig::default()
     });
     // The trace context first, so every response has one, also the front's own answers.

@@ -19,8 +19,10 @@ mod check;
 mod cli;
 mod connection;
 mod doctor;
+mod drain;
 mod gateway;
 mod observe;
+mod proxy_protocol;
 mod reload;
 mod server;
 mod status;
@@ -28,10 +30,8 @@ mod tls;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_args();
     match cli.command {
         cli::Command::Check(args) => {
             let values = if args.show_values {

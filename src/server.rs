@@ -1,6 +1,8 @@
 //! Listeners and accept loops: plain HTTP (HTTP/1.1 and h2c prior knowledge) and HTTPS
-//! (rustls, ALPN h2/http1.1), each connection's [`ConnectionInfo`] attached to its requests,
-//! the [connection limits](crate::connection), and a bounded graceful drain.
+//! (rustls, ALPN h2/http1.1), either behind a PROXY protocol header
+//! ([`crate::proxy_protocol`]), each connection's [`ConnectionInfo`] attached to its requests
+//! (its client marked trusted when `--trusted-proxy` names it), the
+//! [connection limits](crate::connection), and a bounded graceful drain.
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -15,6 +17,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -23,6 +26,7 @@ use tower::Service;
 use crate::connection::{
     Activity, Close, ConnectionLimits, SlotStream, Slots, TrackActivity, close_due,
 };
+use crate::proxy_protocol::read_client_addr;
 use crate::tls::stats::{HandshakeFailure, HandshakeStats};
 
 /// How long a client may take for the TLS handshake (within the header timeout).
@@ -39,6 +43,8 @@ pub struct Listener {
     socket: std::net::TcpListener,
     /// TLS configuration for HTTPS listeners.
     tls: Option<TlsAcceptor>,
+    /// Whether each connection starts with a PROXY protocol header.
+    proxy_protocol: bool,
 }
 
 impl Listener {
@@ -49,7 +55,19 @@ impl Listener {
         Ok(Self {
             socket,
             tls: tls.map(TlsAcceptor::from),
+            proxy_protocol: false,
         })
+    }
+
+    /// Expect a PROXY protocol header (v1 or v2) first on each connection (`--proxy-protocol`).
+    pub fn proxy_protocol(mut self, expect: bool) -> Self {
+        self.proxy_protocol = expect;
+        self
+    }
+
+    /// Whether connections start with a PROXY protocol header.
+    pub fn expects_proxy_protocol(&self) -> bool {
+        self.proxy_protocol
     }
 
     /// The bound address.
@@ -62,6 +80,7 @@ impl Listener {
         Ok(Self {
             socket: self.socket.try_clone()?,
             tls: self.tls.clone(),
+            proxy_protocol: self.proxy_protocol,
         })
     }
 }
@@ -77,6 +96,8 @@ pub struct ServerHandle {
     tls_handshakes: Arc<HandshakeStats>,
     limits: ConnectionLimits,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    /// `--trusted-proxy`: clients whose `X-Forwarded-*` headers are kept as sent.
+    trusted_proxies: Arc<[IpNet]>,
 }
 
 /// Owns the stop signal and, once every accept loop has ended, drains the connections.
@@ -103,8 +124,16 @@ impl Server {
             tls_handshakes: Arc::default(),
             limits,
             builder: Arc::new(builder(&limits)),
+            trusted_proxies: Arc::new([]),
         };
         Self { stop, handle }
+    }
+
+    /// Mark connections whose client address is in `networks` as coming from a trusted
+    /// proxy (`--trusted-proxy`; protocol §8.41). Call it before making handles.
+    pub fn trusting(mut self, networks: Vec<IpNet>) -> Self {
+        self.handle.trusted_proxies = networks.into();
+        self
     }
 
     /// A handle for starting accept loops (on any runtime).
@@ -163,6 +192,7 @@ impl ServerHandle {
                     local: socket.local_addr().ok(),
                     socket,
                     tls: listener.tls,
+                    proxy_protocol: listener.proxy_protocol,
                 })
             })
             .collect::<std::io::Result<Vec<_>>>()?;
@@ -187,8 +217,19 @@ impl ServerHandle {
             drain: self.drain.subscribe(),
             h2_idle_timeout: self.limits.h2_idle_timeout,
             header_deadline: Instant::now() + self.limits.header_timeout,
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
+}
+
+/// Whether `client` is in one of `networks`; an IPv4-mapped IPv6 client is also checked as
+/// IPv4, so a dual-stack listener matches IPv4 networks.
+fn is_trusted(networks: &[IpNet], client: std::net::IpAddr) -> bool {
+    let client = match client {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    networks.iter().any(|network| network.contains(&client))
 }
 
 /// A listening socket of this runtime.
@@ -196,6 +237,7 @@ struct Accepting {
     socket: TcpListener,
     local: Option<SocketAddr>,
     tls: Option<TlsAcceptor>,
+    proxy_protocol: bool,
 }
 
 /// The next connection on any of `listeners`, trying them in turn from `*next` so that a busy
@@ -270,24 +312,49 @@ where
         };
         let task = handle.connection_task();
         let _ = stream.set_nodelay(true);
-        let stream = SlotStream::new(stream, slot);
+        let mut stream = SlotStream::new(stream, slot);
         let listener = &listeners[index];
         let local = listener.local.unwrap_or(peer);
         let service = service.clone();
-        match listener.tls.clone() {
-            None => {
-                let info = ConnectionInfo::plain(peer, local);
+        match (listener.tls.clone(), listener.proxy_protocol) {
+            (None, false) => {
+                let info = task.plain(peer, local);
                 task.serve(stream, info, service);
             }
-            Some(acceptor) => {
+            (tls, proxy_protocol) => {
                 let stats = handle.tls_handshakes.clone();
                 tokio::spawn(async move {
-                    let handshake =
-                        handshake(acceptor, stream, peer, local, task.header_deadline, stats);
-                    let Some((tls, info)) = handshake.await else {
-                        return;
+                    // The PROXY header comes before anything else, TLS included (protocol
+                    // §8.40), within the header timeout.
+                    let client = if proxy_protocol {
+                        let deadline = task.header_deadline;
+                        match read_client_addr(stream.socket_mut(), peer, deadline).await {
+                            Ok(client) => client,
+                            Err(error) => {
+                                tracing::debug!(%peer, reason = error.reason(), %error, "PROXY protocol header refused: closing");
+                                return;
+                            }
+                        }
+                    } else {
+                        peer
                     };
-                    task.serve(tls, info, service);
+                    match tls {
+                        None => {
+                            let info = task.plain(client, local);
+                            task.serve(stream, info, service);
+                        }
+                        Some(acceptor) => {
+                            let deadline = task.header_deadline;
+                            let handshake =
+                                handshake(acceptor, stream, client, local, deadline, stats);
+                            let Some((tls, info)) = handshake.await else {
+                                return;
+                            };
+                            let info = info
+                                .with_trusted_proxy(is_trusted(&task.trusted_proxies, client.ip()));
+                            task.serve(tls, info, service);
+                        }
+                    }
                 });
             }
         }
@@ -348,9 +415,17 @@ struct ConnectionTask {
     h2_idle_timeout: Duration,
     /// When the first request head must have arrived.
     header_deadline: Instant,
+    /// `--trusted-proxy`.
+    trusted_proxies: Arc<[IpNet]>,
 }
 
 impl ConnectionTask {
+    /// The facts of a plain-HTTP connection from `client`.
+    fn plain(&self, client: SocketAddr, local: SocketAddr) -> ConnectionInfo {
+        ConnectionInfo::plain(client, local)
+            .with_trusted_proxy(is_trusted(&self.trusted_proxies, client.ip()))
+    }
+
     /// Serve one connection on its own task, which also closes it when [`close_due`] says so
     /// and shuts it down gracefully when the server drains.
     fn serve<I, S>(self, io: I, info: ConnectionInfo, service: S)
@@ -368,6 +443,7 @@ impl ConnectionTask {
             mut drain,
             h2_idle_timeout,
             header_deadline,
+            trusted_proxies: _,
         } = self;
         let peer = info.peer_addr();
         let activity = Arc::new(Activity::default());

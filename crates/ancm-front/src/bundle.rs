@@ -112,11 +112,13 @@ pub struct AncmConfig {
     /// Where the pairing token comes from (default: the request's
     /// [`BackendTarget`](crate::BackendTarget)).
     pub token: TokenFrom,
-    /// `X-Forwarded-For`: append (ANCM, default) or override.
+    /// `X-Forwarded-For`: append (ANCM, default), override, or keep what trusted proxies
+    /// sent.
     pub forwarded_for: ForwardedMode,
     /// Whether the `X-Forwarded-For` item has the client port (ANCM: yes, default).
     pub include_port: bool,
-    /// `X-Forwarded-Proto`: append (ANCM, default) or override.
+    /// `X-Forwarded-Proto`: append (ANCM, default), override, or keep what trusted proxies
+    /// sent.
     pub forwarded_proto: ForwardedMode,
     /// web.config `forwardWindowsAuthToken` (default `true`).
     pub forward_windows_auth_token: bool,

@@ -69,10 +69,12 @@ use http::HeaderValue;
 #[derive(Clone)]
 pub struct ConnectionInfo(Arc<Inner>);
 
+#[derive(Clone)]
 struct Inner {
     peer: SocketAddr,
     local: SocketAddr,
     tls: bool,
+    trusted_proxy: bool,
     client_cert: Option<Bytes>,
     // Precomputed once per connection so the per-request layers only clone `Bytes`.
     for_with_port: HeaderValue,
@@ -104,6 +106,7 @@ impl ConnectionInfo {
             peer,
             local,
             tls,
+            trusted_proxy: false,
             for_with_port: forwarded::append_for(none.clone(), peer, true),
             for_without_port: forwarded::append_for(none, peer, false),
             client_cert_header: client_cert
@@ -114,7 +117,22 @@ impl ConnectionInfo {
         }))
     }
 
-    /// The client's address and port (the TCP peer).
+    /// The same connection, marked as coming from a proxy the gateway trusts (or not): the
+    /// [`trusting_proxies`](crate::forwarded_for::AddForwardedForLayer::trusting_proxies)
+    /// modes keep what such a peer sent in `X-Forwarded-For` / `-Proto` as it sent it.
+    /// Connections are untrusted unless marked.
+    pub fn with_trusted_proxy(mut self, trusted: bool) -> Self {
+        Arc::make_mut(&mut self.0).trusted_proxy = trusted;
+        self
+    }
+
+    /// Whether the peer is a proxy the gateway trusts ([`with_trusted_proxy`](Self::with_trusted_proxy)).
+    pub fn is_trusted_proxy(&self) -> bool {
+        self.0.trusted_proxy
+    }
+
+    /// The client's address and port: the TCP peer, or the client a PROXY protocol header
+    /// named.
     pub fn peer_addr(&self) -> SocketAddr {
         self.0.peer
     }
@@ -155,6 +173,7 @@ impl fmt::Debug for ConnectionInfo {
             .field("peer", &self.0.peer)
             .field("local", &self.0.local)
             .field("tls", &self.0.tls)
+            .field("trusted_proxy", &self.0.trusted_proxy)
             .field(
                 "client_cert_len",
                 &self.0.client_cert.as_ref().map(Bytes::len),

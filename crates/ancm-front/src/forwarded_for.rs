@@ -32,6 +32,11 @@
 //! gateway as the client (protocol §1.3 step 5, §8.24). ANCM appends to whatever the client
 //! sent. A request without the header costs no allocation, as before.
 //!
+//! Behind proxies the gateway trusts, [`AddForwardedForLayer::trusting_proxies`] keeps what
+//! such a proxy sent (a connection marked with [`ConnectionInfo::with_trusted_proxy`]) as it
+//! sent it, every item, and sanitizes what anyone else sent (protocol §8.41; ANCM has no
+//! such mode).
+//!
 //! The client endpoint comes from the [`ConnectionInfo`] extension. A request without one is
 //! passed on with `X-Forwarded-For` untouched (and a `debug` event): the layer cannot know
 //! the client, and removing the header would lose what earlier proxies said.
@@ -55,6 +60,15 @@ pub enum ForwardedMode {
     Appending,
     /// Replace the client's items with ours (an edge gateway that trusts nobody in front).
     Overriding,
+    /// From a peer marked trusted ([`ConnectionInfo::is_trusted_proxy`], `--trusted-proxy`):
+    /// keep every item it sent, as sent, and append ours; from any other peer as
+    /// [`Appending`](Self::Appending) (protocol §8.41).
+    TrustingProxies,
+}
+
+/// Keeps every item: what a trusted proxy sent is passed on as it sent it.
+fn keep_all(_item: &[u8]) -> bool {
+    true
 }
 
 /// Append (or set) `item` in the list header `name`, keeping the client's items that `keep`
@@ -65,11 +79,16 @@ pub(crate) fn set_list_item(
     keep: fn(&[u8]) -> bool,
     item: &HeaderValue,
     mode: ForwardedMode,
+    info: &ConnectionInfo,
 ) {
-    if mode == ForwardedMode::Overriding {
-        headers.insert(name, item.clone());
-        return;
-    }
+    let keep = match mode {
+        ForwardedMode::Overriding => {
+            headers.insert(name, item.clone());
+            return;
+        }
+        ForwardedMode::TrustingProxies if info.is_trusted_proxy() => keep_all,
+        ForwardedMode::Appending | ForwardedMode::TrustingProxies => keep,
+    };
     // One lookup for reading and writing.
     match headers.entry(name) {
         Entry::Occupied(mut entry) => {
@@ -103,6 +122,7 @@ pub(crate) fn apply(
         is_for_token,
         info.forwarded_for_item(include_port),
         mode,
+        info,
     );
 }
 
@@ -133,6 +153,17 @@ impl AddForwardedForLayer {
     pub fn overriding() -> Self {
         Self {
             mode: ForwardedMode::Overriding,
+            include_port: true,
+        }
+    }
+
+    /// Keep what a trusted proxy sent (a connection marked with
+    /// [`ConnectionInfo::with_trusted_proxy`]) as it sent it and append to it; from any other
+    /// peer, as [`appending`](Self::appending). The backend must then be told to accept as
+    /// many entries as there are trusted proxies in a row, plus ours (protocol §8.41).
+    pub fn trusting_proxies() -> Self {
+        Self {
+            mode: ForwardedMode::TrustingProxies,
             include_port: true,
         }
     }
@@ -268,6 +299,35 @@ mod tests {
                 "[2001:db8::1]:51000"
             );
         }
+    }
+
+    #[test]
+    fn a_trusted_proxys_items_are_kept_as_sent() {
+        let sent = || {
+            let mut h = HeaderMap::new();
+            h.append(X_FORWARDED_FOR, "_hidden, 198.51.100.1".parse().unwrap());
+            h.append(X_FORWARDED_FOR, "203.0.113.9".parse().unwrap());
+            h
+        };
+        let proxy = info("10.0.0.5:40000");
+        let mut h = sent();
+        apply(
+            &mut h,
+            Some(&proxy.clone().with_trusted_proxy(true)),
+            ForwardedMode::TrustingProxies,
+            true,
+        );
+        assert_eq!(
+            h[X_FORWARDED_FOR],
+            "_hidden, 198.51.100.1, 203.0.113.9, 10.0.0.5:40000"
+        );
+        // Anyone else: sanitized, as `Appending`.
+        let mut h = sent();
+        apply(&mut h, Some(&proxy), ForwardedMode::TrustingProxies, true);
+        assert_eq!(
+            h[X_FORWARDED_FOR],
+            "198.51.100.1, 203.0.113.9, 10.0.0.5:40000"
+        );
     }
 
     #[test]

@@ -45,7 +45,14 @@ pub(crate) fn apply(headers: &mut HeaderMap, info: Option<&ConnectionInfo>, mode
         return;
     };
     let item = HeaderValue::from_static(if info.is_tls() { HTTPS } else { HTTP });
-    set_list_item(headers, X_FORWARDED_PROTO, is_proto_token, &item, mode);
+    set_list_item(
+        headers,
+        X_FORWARDED_PROTO,
+        is_proto_token,
+        &item,
+        mode,
+        info,
+    );
 }
 
 /// Layer that appends the client connection's scheme to `X-Forwarded-Proto`.
@@ -67,6 +74,15 @@ impl AddForwardedProtoLayer {
     pub fn overriding() -> Self {
         Self {
             mode: ForwardedMode::Overriding,
+        }
+    }
+
+    /// Keep what a trusted proxy sent (a connection marked with
+    /// [`ConnectionInfo::with_trusted_proxy`]) as it sent it and append to it; from any other
+    /// peer, as [`appending`](Self::appending) (protocol §8.41).
+    pub fn trusting_proxies() -> Self {
+        Self {
+            mode: ForwardedMode::TrustingProxies,
         }
     }
 }
@@ -133,6 +149,24 @@ mod tests {
             ["http"]
         );
         apply(&mut h, None, ForwardedMode::Overriding);
+        assert_eq!(h[X_FORWARDED_PROTO], "http");
+    }
+
+    #[test]
+    fn a_trusted_proxys_items_are_kept_as_sent() {
+        let proxy =
+            ConnectionInfo::plain("10.0.0.5:1".parse().unwrap(), "2.2.2.2:2".parse().unwrap());
+        let mut h = HeaderMap::new();
+        h.append(X_FORWARDED_PROTO, "wss".parse().unwrap());
+        apply(
+            &mut h,
+            Some(&proxy.clone().with_trusted_proxy(true)),
+            ForwardedMode::TrustingProxies,
+        );
+        assert_eq!(h[X_FORWARDED_PROTO], "wss, http");
+        let mut h = HeaderMap::new();
+        h.append(X_FORWARDED_PROTO, "wss".parse().unwrap());
+        apply(&mut h, Some(&proxy), ForwardedMode::TrustingProxies);
         assert_eq!(h[X_FORWARDED_PROTO], "http");
     }
 }

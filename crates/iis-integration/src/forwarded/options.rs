@@ -85,6 +85,43 @@ impl ForwardedHeadersOptions {
         Self::new(XForwarded::FOR | XForwarded::PROTO)
     }
 
+    /// What the backend of a front that trusts the proxies in `networks` applies (the `ancm`
+    /// gateway's `--trusted-proxy`, protocol §8.41): [`iis`](Self::iis) with `networks` added
+    /// to the known networks and no forward limit. The walk from the right takes the front's
+    /// entry, then one entry per trusted proxy in a row, and stops after the first address
+    /// that is none of them: the client. A client that is not a trusted proxy gets no further
+    /// than its own entry, whatever it sent before it.
+    ///
+    /// ```
+    /// use iis_integration::{ClientAddr, ForwardedHeadersLayer, ForwardedHeadersOptions, PeerAddr};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let options = ForwardedHeadersOptions::iis_behind_proxies(["10.0.0.0/8".parse().unwrap()]);
+    /// let app = service_fn(|req: http::Request<()>| async move {
+    ///     let client = req.extensions().get::<ClientAddr>().unwrap().0;
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(client.to_string()))
+    /// });
+    /// let svc = ForwardedHeadersLayer::new(options).layer(app);
+    /// let client = |xff: &'static str| {
+    ///     let mut req = http::Request::get("/").header("x-forwarded-for", xff).body(()).unwrap();
+    ///     req.extensions_mut().insert(PeerAddr("127.0.0.1:60000".parse().unwrap()));
+    ///     svc.clone().oneshot(req)
+    /// };
+    /// // Through the proxy 10.0.0.5: the client it saw.
+    /// let seen = client("203.0.113.7:51000, 10.0.0.5:40000").await.unwrap();
+    /// assert_eq!(seen.body(), "203.0.113.7:51000");
+    /// // Straight to the front, claiming to be someone else: itself.
+    /// let seen = client("6.6.6.6, 198.51.100.1:50000").await.unwrap();
+    /// assert_eq!(seen.body(), "198.51.100.1:50000");
+    /// # });
+    /// ```
+    pub fn iis_behind_proxies(networks: impl IntoIterator<Item = IpNet>) -> Self {
+        let mut options = Self::iis().forward_limit(None);
+        options.known_networks.extend(networks);
+        options
+    }
+
     /// How many entries, from the right, to apply at most; `None` for no limit. A value above
     /// 1 trusts as many proxies in a row, so set known proxies/networks to match.
     pub fn forward_limit(mut self, limit: Option<usize>) -> Self {
