@@ -233,6 +233,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub observability: ObservabilityArgs,
+
+    #[command(flatten)]
+    pub keep: crate::keep_args::KeepArgs,
 }
 
 /// `ancm run`'s flags for access logs, metrics, health, status and the logs.

@@ -20,10 +20,12 @@ mod cli;
 mod connection;
 mod doctor;
 mod gateway;
+mod keep_args;
 mod observe;
 mod reload;
 mod server;
 mod status;
+mod systemd;
 mod tls;
 
 use std::process::ExitCode;

@@ -51,6 +51,19 @@ impl Listener {
         })
     }
 
+    /// A socket bound and listening already (socket activation), plain when `tls` is
+    /// `None`.
+    pub fn from_std(
+        socket: std::net::TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        Ok(Self {
+            socket,
+            tls: tls.map(TlsAcceptor::from),
+        })
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.socket.local_addr()

@@ -8,6 +8,8 @@ Listens on 127.0.0.1:$ASPNETCORE_PORT. Routes:
   /print?lines=N&width=W -> writes N numbered lines of W more characters to stdout, then
                 answers like /
   /ws         -> WebSocket echo (RFC 6455, unmasked server frames)
+  a file `hang-<pid>` in the working directory (the site folder) -> every request, the
+                shutdown message included, is accepted and never answered: a hung backend
   anything    -> 200 JSON {pid, method, path, headers: [[name, value], ...], env: {...}}
 """
 import base64
@@ -53,6 +55,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def handle_any(self):
+        if os.path.exists(f"hang-{os.getpid()}"):
+            time.sleep(3600)
         url = urlsplit(self.path)
         body = self.read_body()
         if (self.command == "POST" and url.path.lower() == (APP + "/iisintegration").lower()

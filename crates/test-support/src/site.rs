@@ -38,6 +38,15 @@ pub fn with_config(config: &str) -> TempDir {
 /// `startupTimeLimit="20"` and `shutdownTimeLimit="5"`, then `attrs` on the `<aspNetCore>`
 /// element and `env` as its environment variables.
 pub fn python_echo_config(attrs: &str, env: &[(&str, &str)]) -> String {
+    python_echo_config_with_settings(attrs, env, &[])
+}
+
+/// [`python_echo_config`] with `settings` as its `<handlerSettings>` (none: no element).
+pub fn python_echo_config_with_settings(
+    attrs: &str,
+    env: &[(&str, &str)],
+    settings: &[(&str, &str)],
+) -> String {
     let vars = env.iter().fold(String::new(), |mut vars, (name, value)| {
         let _ = writeln!(
             vars,
@@ -45,6 +54,18 @@ pub fn python_echo_config(attrs: &str, env: &[(&str, &str)]) -> String {
         );
         vars
     });
+    let handler = if settings.is_empty() {
+        String::new()
+    } else {
+        let items = settings.iter().fold(String::new(), |mut items, (name, value)| {
+            let _ = writeln!(
+                items,
+                "          <handlerSetting name=\"{name}\" value=\"{value}\" />"
+            );
+            items
+        });
+        format!("        <handlerSettings>\n{items}        </handlerSettings>\n")
+    };
     format!(
         r#"<?xml version="1.0" encoding="utf-8"?>
 <configuration>
@@ -53,7 +74,7 @@ pub fn python_echo_config(attrs: &str, env: &[(&str, &str)]) -> String {
       <aspNetCore processPath="python3" arguments="&quot;{}&quot;" hostingModel="outofprocess" startupTimeLimit="20" shutdownTimeLimit="5" {attrs}>
         <environmentVariables>
 {vars}        </environmentVariables>
-      </aspNetCore>
+{handler}      </aspNetCore>
     </system.webServer>
   </location>
 </configuration>
