@@ -8,47 +8,15 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use test_support::admin::{app_status, serving_pids as pids, wait_app as wait_status};
 use test_support::client::{self, get, get_request};
 use test_support::process::{Gateway, free_port};
 use test_support::site;
 
 const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
 
-/// Every wait of these tests.
+/// The longest the replacement may take.
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The gateway's `/status` application entry.
-async fn app_status(admin: SocketAddr) -> serde_json::Value {
-    let status = get(admin, "/status", &[]).await.json();
-    status["applications"][0].clone()
-}
-
-/// The pids of the serving slots.
-fn pids(app: &serde_json::Value) -> Vec<u64> {
-    app["slots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["pid"].as_u64())
-        .collect()
-}
-
-/// Waits until `cond` holds for the application's status; the status that satisfied it.
-async fn wait_status(
-    admin: SocketAddr,
-    what: &str,
-    mut cond: impl FnMut(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let app = app_status(admin).await;
-        if cond(&app) {
-            return app;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}: {app:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Makes the echo backend `pid` hang: every request it gets is accepted and never answered.
 fn hang(site: &Path, pid: u64) {
