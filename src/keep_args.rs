@@ -77,8 +77,14 @@ impl KeepArgs {
         let number = |v: Option<u64>| v.map(|n| n.to_string());
         [
             (HealthCheck::PATH_SETTING, text(&self.health_check_path)),
-            (HealthCheck::INTERVAL_SETTING, text(&self.health_check_interval)),
-            (HealthCheck::TIMEOUT_SETTING, text(&self.health_check_timeout)),
+            (
+                HealthCheck::INTERVAL_SETTING,
+                text(&self.health_check_interval),
+            ),
+            (
+                HealthCheck::TIMEOUT_SETTING,
+                text(&self.health_check_timeout),
+            ),
             (
                 HealthCheck::THRESHOLD_SETTING,
                 number(self.health_check_threshold.map(u64::from)),
@@ -88,13 +94,22 @@ impl KeepArgs {
                 number(self.passive_health_threshold.map(u64::from)),
             ),
             (RecyclePolicy::TIME_SETTING, text(&self.recycle_time)),
-            (RecyclePolicy::REQUESTS_SETTING, number(self.recycle_requests)),
-            (RecyclePolicy::MEMORY_SETTING, number(self.recycle_private_memory)),
+            (
+                RecyclePolicy::REQUESTS_SETTING,
+                number(self.recycle_requests),
+            ),
+            (
+                RecyclePolicy::MEMORY_SETTING,
+                number(self.recycle_private_memory),
+            ),
             (
                 RecyclePolicy::MEMORY_DURATION_SETTING,
                 text(&self.recycle_memory_duration),
             ),
-            (RecyclePolicy::SCHEDULE_SETTING, text(&self.recycle_schedule)),
+            (
+                RecyclePolicy::SCHEDULE_SETTING,
+                text(&self.recycle_schedule),
+            ),
             (PRELOAD_SETTING, self.preload.then(|| "true".to_owned())),
         ]
         .into_iter()

@@ -45,7 +45,12 @@ pub fn status_json(
                 .collect();
             let recycles: serde_json::Map<String, Value> = ExitCause::RECYCLES
                 .iter()
-                .map(|c| (c.as_str().to_owned(), json!(status.counters.recycles_for(*c))))
+                .map(|c| {
+                    (
+                        c.as_str().to_owned(),
+                        json!(status.counters.recycles_for(*c)),
+                    )
+                })
                 .collect();
             let slots: Vec<Value> = status
                 .slots

@@ -57,7 +57,11 @@ async fn a_hung_backend_is_found_by_its_probe_and_replaced_with_no_failed_reques
     hang(site.path(), old[0]);
     let hung_at = Instant::now();
     let marked = wait_status(admin, "the hung slot marked unhealthy", |app| {
-        app["slots"].as_array().unwrap().iter().any(|s| s["unhealthy"] == true)
+        app["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["unhealthy"] == true)
             || pids(app).iter().all(|p| !old.contains(p))
     })
     .await;
@@ -68,7 +72,9 @@ async fn a_hung_backend_is_found_by_its_probe_and_replaced_with_no_failed_reques
     let mut answered = Vec::new();
     let deadline = Instant::now() + WAIT;
     loop {
-        let pid = try_get(gw.addr).await.unwrap_or_else(|e| panic!("a request failed: {e}"));
+        let pid = try_get(gw.addr)
+            .await
+            .unwrap_or_else(|e| panic!("a request failed: {e}"));
         assert_ne!(pid, old[0], "a request went to the hung backend");
         answered.push(pid);
         let app = app_status(admin).await;

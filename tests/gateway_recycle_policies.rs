@@ -40,7 +40,10 @@ async fn requests_until_replaced(addr: SocketAddr, old: u64) -> u64 {
         if pid != old {
             return pid;
         }
-        assert!(Instant::now() < deadline, "{old} was not replaced within {WAIT:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{old} was not replaced within {WAIT:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -73,14 +76,20 @@ async fn requests_policy_recycles_and_the_old_process_finishes_its_request() {
     let new = requests_until_replaced(gw.addr, old).await;
     let new_served_at = Instant::now();
     let (slow_pid, slow_done_at) = slow.await.unwrap();
-    assert_eq!(slow_pid, Ok(old), "the old process finishes the request it was given");
+    assert_eq!(
+        slow_pid,
+        Ok(old),
+        "the old process finishes the request it was given"
+    );
     assert!(
         new_served_at < slow_done_at,
         "the new process served while the old one still had a request in flight"
     );
-    let app = wait_app(admin, "the old process exited for its request count", |app| {
-        app["exits"]["requests"] == 1
-    })
+    let app = wait_app(
+        admin,
+        "the old process exited for its request count",
+        |app| app["exits"]["requests"] == 1,
+    )
     .await;
     assert_eq!(app["recycles_by_cause"]["requests"], 1, "{app:#}");
     assert_eq!(app["exits"]["crash"], 0, "{app:#}");
@@ -96,7 +105,12 @@ async fn periodic_recycles_keep_serving_and_do_not_count_as_crashes() {
     let gw = Gateway::start(
         ANCM,
         site.path(),
-        &["--admin-listen", &admin.to_string(), "--recycle-time", "1500ms"],
+        &[
+            "--admin-listen",
+            &admin.to_string(),
+            "--recycle-time",
+            "1500ms",
+        ],
     );
     let first = try_get(gw.addr, "/").await.unwrap();
     let second = requests_until_replaced(gw.addr, first).await;
@@ -106,7 +120,10 @@ async fn periodic_recycles_keep_serving_and_do_not_count_as_crashes() {
         app["exits"]["periodic"].as_u64() >= Some(2)
     })
     .await;
-    assert!(app["recycles_by_cause"]["periodic"].as_u64() >= Some(2), "{app:#}");
+    assert!(
+        app["recycles_by_cause"]["periodic"].as_u64() >= Some(2),
+        "{app:#}"
+    );
     assert_eq!(app["exits"]["crash"], 0, "{app:#}");
     assert_eq!(app["recycles"], 0, "{app:#}");
 }
@@ -151,13 +168,20 @@ async fn a_scheduled_time_of_day_recycles() {
     let gw = Gateway::start(
         ANCM,
         site.path(),
-        &["--admin-listen", &admin.to_string(), "--recycle-schedule", &schedule],
+        &[
+            "--admin-listen",
+            &admin.to_string(),
+            "--recycle-schedule",
+            &schedule,
+        ],
     );
     let old = try_get(gw.addr, "/").await.unwrap();
     requests_until_replaced(gw.addr, old).await;
-    let app = wait_app(admin, "the old process exited at the scheduled time", |app| {
-        app["exits"]["schedule"] == 1
-    })
+    let app = wait_app(
+        admin,
+        "the old process exited at the scheduled time",
+        |app| app["exits"]["schedule"] == 1,
+    )
     .await;
     assert_eq!(app["recycles_by_cause"]["schedule"], 1, "{app:#}");
     let r = get(gw.addr, "/", &[]).await;

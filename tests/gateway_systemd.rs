@@ -22,8 +22,11 @@ fn admin_addr() -> SocketAddr {
 }
 
 fn signal(pid: u32, signal: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()), signal)
-        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+        signal,
+    )
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,9 +49,12 @@ async fn preload_starts_backends_before_the_first_request_and_a_failure_is_a_sta
             &format!("/broken={}", broken.path().display()),
         ],
     );
-    let app = wait_app_at(admin, Some("/"), "the backend started without a request", |app| {
-        app["slots"][0]["state"] == "ready"
-    })
+    let app = wait_app_at(
+        admin,
+        Some("/"),
+        "the backend started without a request",
+        |app| app["slots"][0]["state"] == "ready",
+    )
     .await;
     assert_eq!(app["requests"], 0, "{app:#}");
     let pid = serving_pids(&app)[0];
@@ -93,7 +99,9 @@ async fn notify_socket_hears_ready_after_bind_and_preload_then_watchdog_then_sto
     let lines: Vec<&str> = ready.lines().collect();
     assert!(lines.contains(&"READY=1"), "{ready:?}");
     assert!(
-        lines.iter().any(|l| l.starts_with("STATUS=serving 1 application")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("STATUS=serving 1 application")),
         "{ready:?}"
     );
     // Listeners bound and the preloaded backend ready before READY=1.
@@ -162,7 +170,11 @@ async fn sighup_picks_up_a_changed_web_config() {
     // there is not seen by the site folder's watcher, and no request looks meanwhile.
     let conf = tempfile::tempdir().unwrap();
     let target = conf.path().join("web.config");
-    std::fs::write(&target, site::python_echo_config("", &[("TEST_MARK", "one")])).unwrap();
+    std::fs::write(
+        &target,
+        site::python_echo_config("", &[("TEST_MARK", "one")]),
+    )
+    .unwrap();
     let site = site::empty();
     std::os::unix::fs::symlink(&target, site.path().join("web.config")).unwrap();
     let admin = admin_addr();
@@ -171,17 +183,22 @@ async fn sighup_picks_up_a_changed_web_config() {
     assert_eq!(r.json()["env"]["TEST_MARK"], "one");
     let before = app_status(admin).await;
     let old = serving_pids(&before);
-    std::fs::write(&target, site::python_echo_config("", &[("TEST_MARK", "two")])).unwrap();
+    std::fs::write(
+        &target,
+        site::python_echo_config("", &[("TEST_MARK", "two")]),
+    )
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let unseen = app_status(admin).await;
-    assert_eq!(unseen["web_config_sha256"], before["web_config_sha256"], "{unseen:#}");
+    assert_eq!(
+        unseen["web_config_sha256"], before["web_config_sha256"],
+        "{unseen:#}"
+    );
     assert_eq!(unseen["recycles"], 0, "{unseen:#}");
     signal(gw.pid(), nix::sys::signal::Signal::SIGHUP);
     let after = wait_app(admin, "the changed web.config in use", |app| {
         let now = serving_pids(app);
-        app["web_config_sha256"] != before["web_config_sha256"]
-            && !now.is_empty()
-            && now != old
+        app["web_config_sha256"] != before["web_config_sha256"] && !now.is_empty() && now != old
     })
     .await;
     assert_eq!(after["recycles"], 1, "{after:#}");
@@ -211,9 +228,9 @@ async fn sighup_reopens_the_access_log_after_logrotate() {
     assert_eq!(get(gw.addr, "/before-rotation", &[]).await.status, 200);
     let deadline = Instant::now() + LIMIT;
     let log = loop {
-        let found = access_log_files(logs.path()).into_iter().find(|f| {
-            std::fs::read_to_string(f).is_ok_and(|t| t.contains("/before-rotation"))
-        });
+        let found = access_log_files(logs.path())
+            .into_iter()
+            .find(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains("/before-rotation")));
         if let Some(found) = found {
             break found;
         }
@@ -231,7 +248,11 @@ async fn sighup_reopens_the_access_log_after_logrotate() {
         if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("/after-rotation")) {
             break;
         }
-        assert!(Instant::now() < deadline, "no new access log file at {}", log.display());
+        assert!(
+            Instant::now() < deadline,
+            "no new access log file at {}",
+            log.display()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let old = std::fs::read_to_string(&rotated).unwrap();

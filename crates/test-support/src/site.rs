@@ -57,13 +57,15 @@ pub fn python_echo_config_with_settings(
     let handler = if settings.is_empty() {
         String::new()
     } else {
-        let items = settings.iter().fold(String::new(), |mut items, (name, value)| {
-            let _ = writeln!(
-                items,
-                "          <handlerSetting name=\"{name}\" value=\"{value}\" />"
-            );
-            items
-        });
+        let items = settings
+            .iter()
+            .fold(String::new(), |mut items, (name, value)| {
+                let _ = writeln!(
+                    items,
+                    "          <handlerSetting name=\"{name}\" value=\"{value}\" />"
+                );
+                items
+            });
         format!("        <handlerSettings>\n{items}        </handlerSettings>\n")
     };
     format!(

@@ -432,9 +432,7 @@ impl Application {
         if watch {
             inner.start_watcher();
         }
-        inner
-            .runtime
-            .spawn(keeper::keep(Arc::downgrade(&inner)));
+        inner.runtime.spawn(keeper::keep(Arc::downgrade(&inner)));
         Ok(Application { inner })
     }
 

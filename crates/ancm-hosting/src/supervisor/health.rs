@@ -251,7 +251,10 @@ mod tests {
         assert_eq!(check.unhealthy_threshold, 3);
         assert_eq!(check.passive_threshold, Some(4));
         let relative = |name: &str| (name == "healthCheckPath").then(|| "health".to_owned());
-        assert_eq!(HealthCheck::default().with_handler_settings(&relative).path, None);
+        assert_eq!(
+            HealthCheck::default().with_handler_settings(&relative).path,
+            None
+        );
     }
 
     #[test]

@@ -308,7 +308,10 @@ impl Supervisor {
             if let Some(admitted) = others.clone().find_map(|i| slots.get(i)?.admit(true)) {
                 return Ok(admitted);
             }
-            if let Some(free) = others.clone().find(|i| slots.get(*i).is_some_and(|s| !s.is_unhealthy())) {
+            if let Some(free) = others
+                .clone()
+                .find(|i| slots.get(*i).is_some_and(|s| !s.is_unhealthy()))
+            {
                 return self.start_slot(free).await;
             }
             if let Some(admitted) = slots.get(idx).and_then(|s| s.admit(false)) {

@@ -165,9 +165,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, PolicyValueError> {
     let s = text.trim();
     if s.contains(':') {
         return crate::config::timespan::parse_ticks(s)
-            .map(|ticks| {
-                Duration::from_nanos(ticks.saturating_mul(100))
-            })
+            .map(|ticks| Duration::from_nanos(ticks.saturating_mul(100)))
             .map_err(|_| PolicyValueError("expected [d.]hh:mm:ss[.fraction]"));
     }
     let split = s
@@ -301,7 +299,10 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("00:00:02"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1.00:00:00"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(
+            parse_duration("1.00:00:00"),
+            Ok(Duration::from_secs(86_400))
+        );
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
