@@ -65,6 +65,9 @@ pub fn inherited_listeners() -> Vec<std::net::TcpListener> {
     listeners
 }
 
+/// One line of a notification. Built everywhere, sent only on Unix (no `NOTIFY_SOCKET`
+/// elsewhere).
+#[cfg_attr(not(unix), allow(dead_code))]
 enum Message<'a> {
     Ready,
     Stopping,
