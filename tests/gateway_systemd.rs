@@ -4,15 +4,16 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
-use std::io::BufRead as _;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
 use std::time::{Duration, Instant};
+use tokio::io::AsyncBufReadExt as _;
 
 use test_support::admin::{app_status, serving_pids, wait_app, wait_app_at};
 use test_support::client::get;
-use test_support::process::{Gateway, free_port, wait_exit};
+use test_support::process::{Gateway, exit_code, free_port};
 use test_support::{LIMIT, site};
 
 const ANCM: &str = env!("CARGO_BIN_EXE_ancm");
@@ -143,25 +144,29 @@ os.environ["LISTEN_PID"] = str(os.getpid())
 print(s.getsockname()[1], flush=True)
 os.execv(sys.argv[1], sys.argv[1:])
 "#;
-    let mut child = Command::new("python3")
+    // Killed if the test fails before it stops it.
+    let mut child = tokio::process::Command::new("python3")
         .args(["-c", activate, ANCM, "run"])
         .arg(site.path())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    tokio::time::timeout(LIMIT, stdout.read_line(&mut line))
+        .await
+        .expect("the port in time")
         .unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], line.trim().parse::<u16>().unwrap()));
     let r = get(addr, "/", &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["pid"].as_u64().is_some());
-    signal(child.id(), nix::sys::signal::Signal::SIGTERM);
-    assert!(wait_exit(&mut child, LIMIT).success());
+    signal(child.id().unwrap(), nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(exit_code(&mut child).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,4 +262,54 @@ async fn sighup_reopens_the_access_log_after_logrotate() {
     }
     let old = std::fs::read_to_string(&rotated).unwrap();
     assert!(old.contains("/before-rotation"), "{old}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reopens_a_size_capped_stdout_log_after_logrotate() {
+    // Size-capped: the backend's output goes through the gateway, which can reopen the file.
+    let site = site::with_config(&site::python_echo_config_with_settings(
+        r#"stdoutLogEnabled="true" stdoutLogFile=".\logs\stdout""#,
+        &[],
+        &[("stdoutLogMaxBytes", "1000000")],
+    ));
+    let gw = Gateway::start(ANCM, site.path(), &[]);
+    let pid = get(gw.addr, "/", &[]).await.json()["pid"].as_u64().unwrap();
+    let logs = site.path().join("logs");
+    let deadline = Instant::now() + LIMIT;
+    let log = loop {
+        let found = std::fs::read_dir(&logs).ok().and_then(|entries| {
+            entries.flatten().map(|e| e.path()).find(|f| {
+                std::fs::read_to_string(f)
+                    .is_ok_and(|t| t.contains(&format!("echo_backend pid {pid}")))
+            })
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no stdout log in {}",
+            logs.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let rotated = log.with_extension("log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    signal(gw.pid(), nix::sys::signal::Signal::SIGHUP);
+    let deadline = Instant::now() + LIMIT;
+    let mut n = 0;
+    loop {
+        n += 1;
+        let path = format!("/print?lines=1&width={n}");
+        assert_eq!(get(gw.addr, &path, &[]).await.json()["pid"], pid);
+        if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("line 00000")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new stdout log at {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
