@@ -55,9 +55,16 @@ fn admin_addr() -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_policy_recycles_and_the_old_process_finishes_its_request() {
     // rapidFailsPerMinute 0: a policy recycle counted as a crash would refuse the next start.
+    // The backend finishes what it has when stopped, as Kestrel does: it ignores the
+    // shutdown message and SIGINT, so only SIGTERM, half of shutdownTimeLimit (5 s) after
+    // the gateway's wait for requests in flight (at most 1 s), ends it: more than the slow
+    // request below needs.
     let site = site::with_config(&site::python_echo_config_with_settings(
         r#"rapidFailsPerMinute="0""#,
-        &[],
+        &[
+            ("TEST_IGNORE_SHUTDOWN_EVENT", "1"),
+            ("TEST_IGNORE_SIGINT", "1"),
+        ],
         &[("recycleRequests", "4")],
     ));
     let admin = admin_addr();
@@ -69,7 +76,7 @@ async fn requests_policy_recycles_and_the_old_process_finishes_its_request() {
     // The fourth request: the policy fires while it is in flight at the old process.
     let addr = gw.addr;
     let slow = tokio::spawn(async move {
-        let pid = try_get(addr, "/slow?ms=1500").await;
+        let pid = try_get(addr, "/slow?ms=3000").await;
         (pid, Instant::now())
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -163,7 +170,8 @@ async fn a_scheduled_time_of_day_recycles() {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let at = (now + 3) % 86_400;
+    // Far enough ahead for the gateway to be up, near enough for a short test.
+    let at = (now + 5) % 86_400;
     let schedule = format!("{:02}:{:02}:{:02}", at / 3600, at / 60 % 60, at % 60);
     let gw = Gateway::start(
         ANCM,
