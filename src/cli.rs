@@ -262,6 +262,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub observability: ObservabilityArgs,
+
+    #[command(flatten)]
+    pub keep: crate::keep_args::KeepArgs,
 }
 
 /// `ancm run`'s flags for running behind a load balancer or a proxy.

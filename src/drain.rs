@@ -1,4 +1,4 @@
-//! The grace period between a stop signal and the drain (`--drain-delay`; protocol §8.42).
+//! The grace period between a stop signal and the drain (`--drain-delay`; protocol §8.41).
 //!
 //! A load balancer or Kubernetes' endpoint controller learns that an instance is going only
 //! from its health checks (`/readyz`, already `503` when this starts) or from the API

@@ -181,13 +181,22 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
         reloads.add("TLS certificates", move || reloader.reload(Trigger::Signal));
         Some(tls.config)
     };
-    reloads.on_sighup().map_err(GatewayError::Runtime)?;
+    // Socket activation: systemd's sockets serve plain HTTP, besides --listen (protocol
+    // §8.37).
+    let inherited = crate::systemd::inherited_listeners();
     let mut plain = args.listen.clone();
-    if plain.is_empty() && args.https_listen.is_empty() {
+    if plain.is_empty() && args.https_listen.is_empty() && inherited.is_empty() {
         plain.push(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)));
     }
     let balancer = &args.balancer;
     let mut listeners = Vec::new();
+    for socket in inherited {
+        let listener = Listener::from_std(socket, None).map_err(GatewayError::Runtime)?;
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "listening on a socket passed by systemd (LISTEN_FDS)");
+        }
+        listeners.push(listener);
+    }
     for (index, addr) in plain.into_iter().enumerate() {
         let proxy = balancer.proxy_listen.get(index).copied().unwrap_or(false);
         listeners.push(bind(addr, None)?.proxy_protocol(proxy));
@@ -221,9 +230,12 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
         if applications.iter().any(|hosted| hosted.path == path) {
             return Err(GatewayError::DuplicateApp(path));
         }
-        let options = ApplicationOptions::new(dir.clone())
+        let mut options = ApplicationOptions::new(dir.clone())
             .app_path(path.clone())
             .stdout_log_retention(stdout_retention(observe));
+        for (name, value) in args.keep.setting_overrides() {
+            options = options.override_setting(name, value);
+        }
         let iis_defaults = options.request_limits;
         let options = options.request_limits(flag_limits(&args, iis_defaults));
         let app = Application::new(options).map_err(|source| GatewayError::App {
@@ -271,6 +283,12 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
         observe.admin_listen.is_some(),
         applications.len(),
     ));
+    add_reloads(
+        &mut reloads,
+        &applications,
+        observability.access_log().cloned(),
+    );
+    reloads.on_sighup().map_err(GatewayError::Runtime)?;
 
     let server = Server::new(ConnectionLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
@@ -320,7 +338,19 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
         .map_err(GatewayError::Runtime)?;
     tracing::info!(threads, "serving");
 
-    let signal = ancm_protocol::signal::stop_requested().await;
+    // Preloaded applications start now; systemd hears READY=1 once they are ready (or
+    // failed: that shows in their state) — unless a stop signal comes first.
+    let signal = ancm_protocol::signal::stop_requested();
+    tokio::pin!(signal);
+    let signal = tokio::select! {
+        signal = &mut signal => signal,
+        () = preload(&applications) => {
+            crate::systemd::ready(&format!("serving {} application(s)", applications.len()));
+            crate::systemd::spawn_watchdog();
+            signal.await
+        }
+    };
+    crate::systemd::stopping("stopping: draining requests");
     tracing::info!("{signal} received");
     // Not ready first, then the balancer's grace period, then the drain.
     if let Some((admin, _)) = &admin {
@@ -351,6 +381,47 @@ async fn serve(args: RunArgs, threads: usize) -> Result<(), GatewayError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the backends of the applications that ask for preload (`--preload`, handler
+/// setting `preload`) and waits until each is ready or failed (protocol §8.36). A failure
+/// shows in the application's state; the gateway runs on.
+async fn preload(applications: &[Hosted]) {
+    let starts = applications
+        .iter()
+        .filter(|hosted| hosted.app.preload())
+        .map(|hosted| async move {
+            tracing::info!(app_path = %hosted.path, "preloading the application");
+            if let Err(failure) = hosted.app.start().await {
+                tracing::error!(app_path = %hosted.path, error = %failure.error, "the preloaded application failed to start; the next request tries again");
+            }
+        });
+    futures_util::future::join_all(starts).await;
+}
+
+/// What SIGHUP does besides the TLS certificates: every application reads its web.config
+/// again (recycling the changed ones), and the log files are opened again by name, for
+/// logrotate.
+fn add_reloads(
+    reloads: &mut Reloads,
+    applications: &Arc<Vec<Hosted>>,
+    log: Option<Arc<AccessLog>>,
+) {
+    let apps = applications.clone();
+    reloads.add("web.config", move || {
+        for hosted in apps.iter() {
+            hosted.app.reload_web_config();
+        }
+    });
+    let apps = applications.clone();
+    reloads.add("log files", move || {
+        if let Some(log) = &log {
+            log.reopen();
+        }
+        for hosted in apps.iter() {
+            hosted.app.reopen_logs();
+        }
+    });
 }
 
 /// The `--stdout-log-max-*` flags.

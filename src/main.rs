@@ -21,11 +21,13 @@ mod connection;
 mod doctor;
 mod drain;
 mod gateway;
+mod keep_args;
 mod observe;
 mod proxy_protocol;
 mod reload;
 mod server;
 mod status;
+mod systemd;
 mod tls;
 
 use std::process::ExitCode;

@@ -1,6 +1,6 @@
 //! The PROXY protocol (HAProxy's, versions 1 and 2) on `--proxy-protocol` listeners: the
 //! header a load balancer sends first on each connection, naming the client it accepted
-//! (protocol §8.40).
+//! (protocol §8.39).
 //!
 //! The header is read before anything else, TLS handshake included, within the connection's
 //! header timeout, and exactly: only its own bytes are taken from the socket (peeked first,

@@ -1,7 +1,9 @@
 //! What SIGHUP reloads: the one place that turns the signal into reload actions.
 //!
 //! Each part of the gateway that can take new files without a restart (the TLS
-//! certificates today) adds an action to [`Reloads`]; on SIGHUP every action runs, in the
+//! certificates, every application's web.config — a changed one is recycled as on a file
+//! change — and the log files, opened again by name for logrotate) adds an action to
+//! [`Reloads`]; on SIGHUP every action runs, in the
 //! order added. An action only starts its reload (its own task does the work and logs the
 //! outcome), so a slow one does not hold up the others. SIGHUP's default action ends the
 //! process: the handler is installed only when there is something to reload. Windows has

@@ -70,6 +70,20 @@ impl Listener {
         self.proxy_protocol
     }
 
+    /// A socket bound and listening already (socket activation), plain when `tls` is
+    /// `None`.
+    pub fn from_std(
+        socket: std::net::TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        Ok(Self {
+            socket,
+            tls: tls.map(TlsAcceptor::from),
+            proxy_protocol: false,
+        })
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.socket.local_addr()
@@ -130,7 +144,7 @@ impl Server {
     }
 
     /// Mark connections whose client address is in `networks` as coming from a trusted
-    /// proxy (`--trusted-proxy`; protocol §8.41). Call it before making handles.
+    /// proxy (`--trusted-proxy`; protocol §8.40). Call it before making handles.
     pub fn trusting(mut self, networks: Vec<IpNet>) -> Self {
         self.handle.trusted_proxies = networks.into();
         self
@@ -325,7 +339,7 @@ where
                 let stats = handle.tls_handshakes.clone();
                 tokio::spawn(async move {
                     // The PROXY header comes before anything else, TLS included (protocol
-                    // §8.40), within the header timeout.
+                    // §8.39), within the header timeout.
                     let client = if proxy_protocol {
                         let deadline = task.header_deadline;
                         match read_client_addr(stream.socket_mut(), peer, deadline).await {

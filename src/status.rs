@@ -43,6 +43,15 @@ pub fn status_json(
                 .iter()
                 .map(|c| (c.as_str().to_owned(), json!(status.counters.exits(*c))))
                 .collect();
+            let recycles: serde_json::Map<String, Value> = ExitCause::RECYCLES
+                .iter()
+                .map(|c| {
+                    (
+                        c.as_str().to_owned(),
+                        json!(status.counters.recycles_for(*c)),
+                    )
+                })
+                .collect();
             let slots: Vec<Value> = status
                 .slots
                 .iter()
@@ -62,6 +71,7 @@ pub fn status_json(
                             "at": rfc3339(exit.at),
                         })),
                         "failure": slot.failure,
+                        "unhealthy": slot.unhealthy,
                     })
                 })
                 .collect();
@@ -74,6 +84,7 @@ pub fn status_json(
                 "requests": requests,
                 "processes_started": status.counters.started(),
                 "recycles": status.counters.recycles(),
+                "recycles_by_cause": recycles,
                 "exits": exits,
                 "backend_connections": {
                     "in_use": hosted.forward.connection_limit.in_use(),

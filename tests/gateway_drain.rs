@@ -1,4 +1,4 @@
-//! `--drain-delay` end to end (protocol §8.42): on SIGTERM `/readyz` answers `503` at once,
+//! `--drain-delay` end to end (protocol §8.41): on SIGTERM `/readyz` answers `503` at once,
 //! the listeners go on accepting and serving for the delay, and only then does the gateway
 //! stop accepting, drain and exit.
 #![cfg(unix)]

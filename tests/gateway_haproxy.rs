@@ -1,4 +1,4 @@
-//! A real load balancer in front (issue 16, protocol §8.40–§8.42): HAProxy, started by the
+//! A real load balancer in front (issue 16, protocol §8.39–§8.41): HAProxy, started by the
 //! test on loopback, balances over two `ancm` instances (one site folder each), sending them
 //! PROXY v2 and v1 headers and checking their `/readyz`. The backend sees the test client's
 //! address (the client is bound to 127.0.0.2; HAProxy connects from 127.0.0.1), and while one

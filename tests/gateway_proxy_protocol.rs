@@ -1,4 +1,4 @@
-//! `--proxy-protocol` listeners end to end (protocol §8.40): the client a PROXY v1 or v2 header
+//! `--proxy-protocol` listeners end to end (protocol §8.39): the client a PROXY v1 or v2 header
 //! names reaches the backend in `X-Forwarded-For` and the access log's `c-ip`, also on an
 //! HTTPS listener (the header before the TLS handshake); a connection without a valid header
 //! is closed without an answer, within the header timeout; a header sent to an ordinary

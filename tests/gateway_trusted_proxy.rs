@@ -1,4 +1,4 @@
-//! `--trusted-proxy` end to end (protocol §8.41): from a client in a trusted network the
+//! `--trusted-proxy` end to end (protocol §8.40): from a client in a trusted network the
 //! `X-Forwarded-For` / `X-Forwarded-Proto` it sent reach the backend as it sent them, ours
 //! appended; from any other client they are sanitized as always.
 #![cfg(unix)]

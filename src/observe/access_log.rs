@@ -104,6 +104,8 @@ pub struct Entry {
 
 enum Message {
     Line(Box<Entry>),
+    /// Close the files; the next line opens its file again by name (after logrotate).
+    Reopen,
     Stop,
 }
 
@@ -124,6 +126,7 @@ impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Message::Line(_) => "Line",
+            Message::Reopen => "Reopen",
             Message::Stop => "Stop",
         })
     }
@@ -198,6 +201,23 @@ impl AccessLog {
                 self.queued.fetch_sub(1, Ordering::Relaxed);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Closes the files after what is queued is written; the next line of each application
+    /// opens its file again by name, so a log rotated away (renamed by logrotate) is
+    /// replaced by a new file (SIGHUP). Does not wait.
+    pub fn reopen(&self) {
+        if self.queue.try_send(Message::Reopen).is_err() {
+            // A full queue: the writer is busy; wait for room without blocking the caller.
+            let queue = self.queue.clone();
+            std::thread::spawn(move || {
+                let _ = queue.send(Message::Reopen);
+            });
+        }
+        // The writer sleeps until its next flush otherwise.
+        if let Some(writer) = &self.waker {
+            writer.unpark();
         }
     }
 
@@ -336,6 +356,7 @@ impl Writer {
                         taken += 1;
                         self.write(&entry);
                     }
+                    Ok(Message::Reopen) => self.close_files(),
                     Ok(Message::Stop) | Err(TryRecvError::Disconnected) => break true,
                     Err(TryRecvError::Empty) => break false,
                 }
@@ -420,6 +441,16 @@ impl Writer {
                     tracing::warn!(folder = %folder.display(), %error, "cannot write the access log; dropping lines");
                 }
                 // Open the file again for the next line.
+                sink.file = None;
+            }
+        }
+    }
+
+    /// Flushes and closes every file; the next line opens its file again.
+    fn close_files(&mut self) {
+        self.flush();
+        for slot in &mut self.sinks {
+            if let SinkSlot::Own(sink) = slot {
                 sink.file = None;
             }
         }

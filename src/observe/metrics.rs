@@ -383,7 +383,7 @@ fn encode_backends(
 
     let mut family = encoder.encode_descriptor(
         "ancm_backend_exits",
-        "Backend process exits, by cause: crash, rapid_fail (a crash over rapidFailsPerMinute), start_failure, recycle, offline, unreachable, shutdown.",
+        "Backend process exits, by cause: crash, rapid_fail (a crash over rapidFailsPerMinute), start_failure, recycle, offline, unreachable, shutdown, health, periodic, memory, requests, schedule.",
         None,
         MetricType::Counter,
     )?;
@@ -403,6 +403,20 @@ fn encode_backends(
     for (app, status) in apps() {
         ConstCounter::new(status.counters.recycles())
             .encode(family.encode_family(&[("app", app)])?)?;
+    }
+
+    let mut family = encoder.encode_descriptor(
+        "ancm_backend_recycles_by_cause",
+        "Recycles, by cause: recycle (a changed web.config), health, periodic, memory, requests, schedule.",
+        None,
+        MetricType::Counter,
+    )?;
+    for (app, status) in apps() {
+        for cause in ExitCause::RECYCLES {
+            let set = [("app", app), ("cause", cause.as_str())];
+            ConstCounter::new(status.counters.recycles_for(cause))
+                .encode(family.encode_family(&set)?)?;
+        }
     }
 
     let mut family = encoder.encode_descriptor(

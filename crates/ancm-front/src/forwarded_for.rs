@@ -34,7 +34,7 @@
 //!
 //! Behind proxies the gateway trusts, [`AddForwardedForLayer::trusting_proxies`] keeps what
 //! such a proxy sent (a connection marked with [`ConnectionInfo::with_trusted_proxy`]) as it
-//! sent it, every item, and sanitizes what anyone else sent (protocol §8.41; ANCM has no
+//! sent it, every item, and sanitizes what anyone else sent (protocol §8.40; ANCM has no
 //! such mode).
 //!
 //! The client endpoint comes from the [`ConnectionInfo`] extension. A request without one is
@@ -62,7 +62,7 @@ pub enum ForwardedMode {
     Overriding,
     /// From a peer marked trusted ([`ConnectionInfo::is_trusted_proxy`], `--trusted-proxy`):
     /// keep every item it sent, as sent, and append ours; from any other peer as
-    /// [`Appending`](Self::Appending) (protocol §8.41).
+    /// [`Appending`](Self::Appending) (protocol §8.40).
     TrustingProxies,
 }
 
@@ -160,7 +160,7 @@ impl AddForwardedForLayer {
     /// Keep what a trusted proxy sent (a connection marked with
     /// [`ConnectionInfo::with_trusted_proxy`]) as it sent it and append to it; from any other
     /// peer, as [`appending`](Self::appending). The backend must then be told to accept as
-    /// many entries as there are trusted proxies in a row, plus ours (protocol §8.41).
+    /// many entries as there are trusted proxies in a row, plus ours (protocol §8.40).
     pub fn trusting_proxies() -> Self {
         Self {
             mode: ForwardedMode::TrustingProxies,

@@ -79,7 +79,7 @@ impl AddForwardedProtoLayer {
 
     /// Keep what a trusted proxy sent (a connection marked with
     /// [`ConnectionInfo::with_trusted_proxy`]) as it sent it and append to it; from any other
-    /// peer, as [`appending`](Self::appending) (protocol §8.41).
+    /// peer, as [`appending`](Self::appending) (protocol §8.40).
     pub fn trusting_proxies() -> Self {
         Self {
             mode: ForwardedMode::TrustingProxies,

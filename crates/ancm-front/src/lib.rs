@@ -93,7 +93,7 @@
 //!   or stray byte can hide the appended item from the backend (protocol §8.24); ANCM
 //!   appends to whatever the client sent. The `trusting_proxies` modes of
 //!   [`forwarded_for`] and [`forwarded_proto`] keep every item a trusted proxy sent
-//!   ([`ConnectionInfo::with_trusted_proxy`], protocol §8.41).
+//!   ([`ConnectionInfo::with_trusted_proxy`], protocol §8.40).
 //! * Requests without a usable `Host` (HTTP/1.1 without one, several, an invalid one, an
 //!   HTTP/2 `Host` that differs from `:authority`) get `400` and `CONNECT` gets `405`
 //!   ([`host`], protocol §8.25); the backend's address is never sent as `Host`. In IIS,

@@ -30,6 +30,15 @@
 //!   found through `DOTNET_ROOT_<ARCH>`, `DOTNET_ROOT`, `PATH` and the install folders, and
 //!   Windows-style paths among the arguments are made native on Unix (§8.31); a
 //!   self-contained Windows publish is refused with `500.32` (§8.32).
+//! * Backends can be health-checked ([`supervisor::HealthCheck`]): an unhealthy one is
+//!   replaced through the zero-downtime recycle while healthy slots take the requests
+//!   (§8.34).
+//! * IIS application pool recycling policies ([`supervisor::RecyclePolicy`]: running time,
+//!   requests, memory, times of day in UTC) recycle with no downtime and are never counted
+//!   by rapid-fail protection (§8.35).
+//! * The handler setting `preload` starts the backends with the application (§8.36), and
+//!   [`application::Application::reload_web_config`] re-reads web.config on demand
+//!   (SIGHUP, §8.38).
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

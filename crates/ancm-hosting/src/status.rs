@@ -49,11 +49,26 @@ pub enum ExitCause {
     Unreachable,
     /// It was stopped because the application shut down (the gateway stopping).
     Shutdown,
+    /// It was replaced because it was unhealthy: its health probe or its requests failed
+    /// too often in a row (an ancm-rs addition, protocol §8.34).
+    Health,
+    /// It was replaced because it had run for the periodic recycle time (IIS
+    /// `periodicRestart time`, protocol §8.35).
+    Periodic,
+    /// It was replaced because its memory stayed above the limit (IIS `privateMemory`,
+    /// protocol §8.35).
+    Memory,
+    /// It was replaced because it had served the recycle request count (IIS
+    /// `periodicRestart requests`, protocol §8.35).
+    Requests,
+    /// It was replaced at a scheduled time of day (IIS `periodicRestart schedule`, protocol
+    /// §8.35).
+    Schedule,
 }
 
 impl ExitCause {
     /// Every cause, in declaration order.
-    pub const ALL: [ExitCause; 7] = [
+    pub const ALL: [ExitCause; 12] = [
         ExitCause::Crash,
         ExitCause::RapidFail,
         ExitCause::StartFailure,
@@ -61,10 +76,28 @@ impl ExitCause {
         ExitCause::Offline,
         ExitCause::Unreachable,
         ExitCause::Shutdown,
+        ExitCause::Health,
+        ExitCause::Periodic,
+        ExitCause::Memory,
+        ExitCause::Requests,
+        ExitCause::Schedule,
+    ];
+
+    /// The causes that recycle an application (start new processes, switch, stop the old
+    /// ones gracefully): a web.config change ([`Recycle`](Self::Recycle)), an unhealthy
+    /// process and the recycling policies.
+    pub const RECYCLES: [ExitCause; 6] = [
+        ExitCause::Recycle,
+        ExitCause::Health,
+        ExitCause::Periodic,
+        ExitCause::Memory,
+        ExitCause::Requests,
+        ExitCause::Schedule,
     ];
 
     /// A short lowercase name (`crash`, `rapid_fail`, `start_failure`, `recycle`, `offline`,
-    /// `unreachable`, `shutdown`), for metric labels and JSON.
+    /// `unreachable`, `shutdown`, `health`, `periodic`, `memory`, `requests`, `schedule`),
+    /// for metric labels and JSON.
     pub const fn as_str(self) -> &'static str {
         match self {
             ExitCause::Crash => "crash",
@@ -74,6 +107,11 @@ impl ExitCause {
             ExitCause::Offline => "offline",
             ExitCause::Unreachable => "unreachable",
             ExitCause::Shutdown => "shutdown",
+            ExitCause::Health => "health",
+            ExitCause::Periodic => "periodic",
+            ExitCause::Memory => "memory",
+            ExitCause::Requests => "requests",
+            ExitCause::Schedule => "schedule",
         }
     }
 
@@ -94,7 +132,8 @@ impl fmt::Display for ExitCause {
 pub(crate) struct BackendStats {
     started: AtomicU64,
     exits: [AtomicU64; ExitCause::ALL.len()],
-    recycles: AtomicU64,
+    /// Recycles by cause, indexed like [`ExitCause::ALL`].
+    recycles: [AtomicU64; ExitCause::ALL.len()],
 }
 
 impl BackendStats {
@@ -108,16 +147,16 @@ impl BackendStats {
         self.exits[cause.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A web.config change recycled the application.
-    pub(crate) fn recycled(&self) {
-        self.recycles.fetch_add(1, Ordering::Relaxed);
+    /// The application was recycled for `cause` (one of [`ExitCause::RECYCLES`]).
+    pub(crate) fn recycled(&self, cause: ExitCause) {
+        self.recycles[cause.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> BackendCounters {
         BackendCounters {
             started: self.started.load(Ordering::Relaxed),
             exits: std::array::from_fn(|i| self.exits[i].load(Ordering::Relaxed)),
-            recycles: self.recycles.load(Ordering::Relaxed),
+            recycles: std::array::from_fn(|i| self.recycles[i].load(Ordering::Relaxed)),
         }
     }
 }
@@ -127,7 +166,7 @@ impl BackendStats {
 pub struct BackendCounters {
     started: u64,
     exits: [u64; ExitCause::ALL.len()],
-    recycles: u64,
+    recycles: [u64; ExitCause::ALL.len()],
 }
 
 impl BackendCounters {
@@ -143,7 +182,14 @@ impl BackendCounters {
 
     /// Recycles for a changed web.config.
     pub fn recycles(&self) -> u64 {
-        self.recycles
+        self.recycles_for(ExitCause::Recycle)
+    }
+
+    /// Recycles for `cause`: [`ExitCause::Recycle`] for a changed web.config, the others
+    /// of [`ExitCause::RECYCLES`] for health and the recycling policies (0 for any other
+    /// cause).
+    pub fn recycles_for(&self, cause: ExitCause) -> u64 {
+        self.recycles[cause.index()]
     }
 }
 
@@ -275,6 +321,9 @@ pub struct SlotStatus {
     pub last_exit: Option<ExitRecord>,
     /// Why the last start failed, while the slot is [`SlotState::Failed`].
     pub failure: Option<String>,
+    /// Whether the serving process was found unhealthy (its health probe or its requests
+    /// failed too often in a row); requests go to the other slots while it is replaced.
+    pub unhealthy: bool,
 }
 
 impl SlotStatus {

@@ -7,7 +7,11 @@ Listens on 127.0.0.1:$ASPNETCORE_PORT. Routes:
   /slow?ms=N  -> sleeps N ms, then answers like /
   /print?lines=N&width=W -> writes N numbered lines of W more characters to stdout, then
                 answers like /
+  /alloc?mb=N -> keeps N more MiB of memory in use (written, so resident), then answers
+                like /
   /ws         -> WebSocket echo (RFC 6455, unmasked server frames)
+  a file `hang-<pid>` in the working directory (the site folder) -> every request, the
+                shutdown message included, is accepted and never answered: a hung backend
   anything    -> 200 JSON {pid, method, path, headers: [[name, value], ...], env: {...}}
 """
 import base64
@@ -25,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 PORT = int(os.environ["ASPNETCORE_PORT"])
 TOKEN = os.environ.get("ASPNETCORE_TOKEN", "")
 APP = os.environ.get("ASPNETCORE_APPL_PATH", "/").rstrip("/")
+HELD = []
 ENV_KEYS = [k for k in os.environ if k.startswith("ASPNETCORE_") or k.startswith("TEST_")]
 if os.environ.get("TEST_IGNORE_SIGINT") == "1":
     import signal
@@ -53,6 +58,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def handle_any(self):
+        if os.path.exists(f"hang-{os.getpid()}"):
+            time.sleep(3600)
         url = urlsplit(self.path)
         body = self.read_body()
         if (self.command == "POST" and url.path.lower() == (APP + "/iisintegration").lower()
@@ -76,6 +83,9 @@ class Handler(BaseHTTPRequestHandler):
             width = int(query.get("width", ["40"])[0])
             for i in range(int(query.get("lines", ["1"])[0])):
                 print(f"line {i:05d} " + "x" * width, flush=True)
+        if url.path.endswith("/alloc"):
+            mb = int(parse_qs(url.query).get("mb", ["1"])[0])
+            HELD.append(b"x" * (mb * 1024 * 1024))
         if url.path.endswith("/slow"):
             ms = int(parse_qs(url.query).get("ms", ["500"])[0])
             time.sleep(ms / 1000)

@@ -27,6 +27,7 @@
 //! - [`backends`]: backends started in-process (around a closure, scripted byte by byte, or
 //!   echoing what they saw), the Rust and python backends a site runs as a child, and the
 //!   smallest forwarder to put in front of them.
+//! - [`admin`]: the gateway's `/status`, read and waited on.
 //! - [`body`]: bodies for streaming tests: generated on the fly, counted as they arrive.
 //! - [`load`]: a few keep-alive clients sending GETs in a loop, every outcome recorded with
 //!   its time, for tests that break something under load.
@@ -51,6 +52,7 @@
 use std::error::Error;
 use std::time::Duration;
 
+pub mod admin;
 pub mod backends;
 pub mod body;
 pub mod client;

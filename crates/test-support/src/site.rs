@@ -48,7 +48,7 @@ pub fn rust_echo_config(attrs: &str, env: &[(&str, &str)]) -> String {
 pub fn test_backend_config(mode: &str, attrs: &str, env: &[(&str, &str)]) -> String {
     let mut vars = env.to_vec();
     vars.push(("ANCM_TEST_MODE", mode));
-    config(&test_backend().display().to_string(), "", attrs, &vars)
+    config(&test_backend().display().to_string(), "", attrs, &vars, &[])
 }
 
 /// A web.config that runs `python3` with the python echo backend
@@ -56,12 +56,27 @@ pub fn test_backend_config(mode: &str, attrs: &str, env: &[(&str, &str)]) -> Str
 /// `startupTimeLimit="20"` and `shutdownTimeLimit="5"`, then `attrs` on the `<aspNetCore>`
 /// element and `env` as its environment variables.
 pub fn python_echo_config(attrs: &str, env: &[(&str, &str)]) -> String {
-    let arguments = format!("&quot;{}&quot;", python_echo().display());
-    config("python3", &arguments, attrs, env)
+    python_echo_config_with_settings(attrs, env, &[])
 }
 
-/// The web.config both configurations above share.
-fn config(process_path: &str, arguments: &str, attrs: &str, env: &[(&str, &str)]) -> String {
+/// [`python_echo_config`] with `settings` as its `<handlerSettings>` (none: no element).
+pub fn python_echo_config_with_settings(
+    attrs: &str,
+    env: &[(&str, &str)],
+    settings: &[(&str, &str)],
+) -> String {
+    let arguments = format!("&quot;{}&quot;", python_echo().display());
+    config("python3", &arguments, attrs, env, settings)
+}
+
+/// The web.config the configurations above share.
+fn config(
+    process_path: &str,
+    arguments: &str,
+    attrs: &str,
+    env: &[(&str, &str)],
+    settings: &[(&str, &str)],
+) -> String {
     let vars = env.iter().fold(String::new(), |mut vars, (name, value)| {
         let _ = writeln!(
             vars,
@@ -69,6 +84,20 @@ fn config(process_path: &str, arguments: &str, attrs: &str, env: &[(&str, &str)]
         );
         vars
     });
+    let handler = if settings.is_empty() {
+        String::new()
+    } else {
+        let items = settings
+            .iter()
+            .fold(String::new(), |mut items, (name, value)| {
+                let _ = writeln!(
+                    items,
+                    "          <handlerSetting name=\"{name}\" value=\"{value}\" />"
+                );
+                items
+            });
+        format!("        <handlerSettings>\n{items}        </handlerSettings>\n")
+    };
     format!(
         r#"<?xml version="1.0" encoding="utf-8"?>
 <configuration>
@@ -77,7 +106,7 @@ fn config(process_path: &str, arguments: &str, attrs: &str, env: &[(&str, &str)]
       <aspNetCore processPath="{process_path}" arguments="{arguments}" hostingModel="outofprocess" startupTimeLimit="20" shutdownTimeLimit="5" {attrs}>
         <environmentVariables>
 {vars}        </environmentVariables>
-      </aspNetCore>
+{handler}      </aspNetCore>
     </system.webServer>
   </location>
 </configuration>

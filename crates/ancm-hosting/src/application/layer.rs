@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use ancm_front::Body;
+use ancm_front::error_page::SubStatus;
 use http::{Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -37,7 +38,8 @@ impl<S> Layer<S> for ApplicationLayer {
 /// A request counts as in flight at its backend from admission until the inner service
 /// answered it, so a stop lets it reach the backend first. An answer `502` makes the
 /// application look whether the backend still listens (one loopback connect); a backend that
-/// refuses connections gets no further request.
+/// refuses connections gets no further request. A `502.3` counts toward the backend's
+/// passive health check, any other answer resets it (protocol §8.34).
 #[derive(Debug, Clone)]
 pub struct ApplicationService<S> {
     app: Application,
@@ -92,6 +94,12 @@ where
                     std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
                     // In flight until answered: a stop of this child waits for that.
                     let resp = inner.call(req).await?;
+                    // 502.3: the request failed at the backend's port (refused, reset, no
+                    // answer in time), which the passive health check counts.
+                    admission.record_answer(
+                        resp.status() == StatusCode::BAD_GATEWAY
+                            && resp.extensions().get::<SubStatus>() == Some(&SubStatus(3)),
+                    );
                     if resp.status() == StatusCode::BAD_GATEWAY {
                         admission.check_after_bad_gateway().await;
                     }

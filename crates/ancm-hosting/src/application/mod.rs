@@ -43,6 +43,7 @@
 //!   port refuses it gets no further request, even before its exit is recorded (protocol
 //!   §2.7).
 mod admission;
+mod keeper;
 mod layer;
 mod plan;
 mod reload;
@@ -70,7 +71,8 @@ use crate::status::{ApplicationState, ApplicationStatus, ExitCause, SlotState, S
 use crate::supervisor::environment::{detailed_errors, worker_env};
 use crate::supervisor::in_flight::Admission;
 use crate::supervisor::{
-    LaunchContext, LaunchSpec, StartError, StartFailure, StdoutLogRetention, Supervisor,
+    HealthCheck, LaunchContext, LaunchSpec, RecyclePolicy, StartError, StartFailure,
+    StdoutLogRetention, Supervisor,
 };
 use crate::sync;
 
@@ -104,6 +106,21 @@ pub struct ApplicationOptions {
     /// handler settings `stdoutLogMaxFiles` / `stdoutLogMaxBytes` are silent (an ancm-rs
     /// addition; default: all, whole, as ANCM).
     pub stdout_log_retention: StdoutLogRetention,
+    /// How the backend processes are checked, where web.config's handler settings
+    /// (`healthCheckPath`, ...) are silent (an ancm-rs addition; default: not at all).
+    pub health: HealthCheck,
+    /// When the application is recycled besides a web.config change, where web.config's
+    /// handler settings (`recycleTime`, ...) are silent (an ancm-rs addition; default:
+    /// never).
+    pub recycle: RecyclePolicy,
+    /// Whether the backends are started with the gateway ([`Application::start`]) rather
+    /// than by the first request, where web.config's handler setting `preload` is silent
+    /// (an ancm-rs addition; default false, as ANCM).
+    pub preload: bool,
+    /// Values of the health, recycling and preload handler settings (`healthCheckPath`,
+    /// `recycleTime`, `preload`, ...) that win over web.config's, as `(name, value)`: `ancm
+    /// run`'s flags. Default none.
+    pub setting_overrides: Vec<(String, String)>,
 }
 
 impl ApplicationOptions {
@@ -122,6 +139,10 @@ impl ApplicationOptions {
             watch: true,
             request_limits: iis_request_limits(),
             stdout_log_retention: StdoutLogRetention::default(),
+            health: HealthCheck::default(),
+            recycle: RecyclePolicy::default(),
+            preload: false,
+            setting_overrides: Vec::new(),
         }
     }
 
@@ -153,6 +174,33 @@ impl ApplicationOptions {
     /// silent.
     pub fn stdout_log_retention(mut self, retention: StdoutLogRetention) -> Self {
         self.stdout_log_retention = retention;
+        self
+    }
+
+    /// Sets the health checks that apply where web.config's handler settings are silent.
+    pub fn health(mut self, health: HealthCheck) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// Sets the recycling policies that apply where web.config's handler settings are
+    /// silent.
+    pub fn recycle(mut self, recycle: RecyclePolicy) -> Self {
+        self.recycle = recycle;
+        self
+    }
+
+    /// Sets whether the backends start with the gateway where web.config's handler setting
+    /// `preload` is silent.
+    pub fn preload(mut self, on: bool) -> Self {
+        self.preload = on;
+        self
+    }
+
+    /// Makes handler setting `name` (one of the health, recycling and preload settings) be
+    /// `value` whatever web.config says.
+    pub fn override_setting(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.setting_overrides.push((name.into(), value.into()));
         self
     }
 }
@@ -337,6 +385,10 @@ impl Application {
             watch,
             request_limits,
             stdout_log_retention,
+            health,
+            recycle,
+            preload,
+            setting_overrides,
         } = options;
         if !site_dir.is_dir() {
             tracing::error!(site = %site_dir.display(), "the site folder is not a directory");
@@ -351,6 +403,10 @@ impl Application {
             websockets: websockets_supported,
             stats: Arc::default(),
             stdout_retention: stdout_log_retention,
+            health,
+            recycle,
+            preload,
+            setting_overrides,
         });
         let files = Files::new(web_config);
         let generation = make_generation(&context, detailed_errors, initial);
@@ -376,6 +432,7 @@ impl Application {
         if watch {
             inner.start_watcher();
         }
+        inner.runtime.spawn(keeper::keep(Arc::downgrade(&inner)));
         Ok(Application { inner })
     }
 
@@ -481,6 +538,34 @@ impl Application {
             Generation::Invalid { error, .. } => Err(Arc::new(StartFailure::new(
                 StartError::Configuration(Box::new(error.clone())),
             ))),
+        }
+    }
+
+    /// Whether the configuration in use asks for its backends to start with the gateway
+    /// (handler setting `preload`, else [`ApplicationOptions::preload`]); false while
+    /// web.config is invalid.
+    pub fn preload(&self) -> bool {
+        match &*self.inner.current() {
+            Generation::Running { supervisor, .. } => supervisor.spec().preload,
+            Generation::Invalid { .. } => false,
+        }
+    }
+
+    /// Reads web.config again now, whatever the watcher saw, and recycles the application
+    /// when its configuration changed, as a change of the file does (for SIGHUP). Returns at
+    /// once; the reload runs on the application's runtime.
+    pub fn reload_web_config(&self) {
+        self.inner.spawn_reload();
+    }
+
+    /// Opens the stdout log files of the running backend processes again by name (SIGHUP,
+    /// for logrotate). Only the size-capped logs (`stdoutLogMaxBytes`), which the gateway
+    /// writes, can be; a process that writes its log file itself keeps its handle.
+    pub fn reopen_logs(&self) {
+        if let Generation::Running { supervisor, .. } = &*self.inner.current() {
+            for (_, ready) in supervisor.serving() {
+                ready.reopen_log();
+            }
         }
     }
 

@@ -191,9 +191,17 @@ impl Inner {
                 } = &*current
                 {
                     let spec = LaunchSpec::new(config, &self.context, &config::process_env);
+                    let supervisor = Supervisor::new(spec);
+                    if supervisor.spec().preload {
+                        // Preloaded applications do not wait for a request (protocol §8.36).
+                        let starting = supervisor.clone();
+                        self.spawn_pending(async move {
+                            let _ = starting.start_all().await;
+                        });
+                    }
                     self.set_state(Arc::new(Generation::Running {
                         config: config.clone(),
-                        supervisor: Supervisor::new(spec),
+                        supervisor,
                         detailed: *detailed,
                     }));
                 }
@@ -201,8 +209,9 @@ impl Inner {
         }
     }
 
-    /// Starts a reload unless one is already waiting for its turn.
-    fn spawn_reload(self: &Arc<Self>) {
+    /// Starts a reload unless one is already waiting for its turn. A reload reads web.config
+    /// whatever its stamp says.
+    pub(super) fn spawn_reload(self: &Arc<Self>) {
         if self.files.web_config.is_none() || self.files.reload_queued.swap(true, Ordering::AcqRel)
         {
             return;
@@ -266,46 +275,59 @@ impl Inner {
                     ..
                 },
             ) => {
+                tracing::info!(file = %path.display(), processes = old_config.processes_per_application, cause = %ExitCause::Recycle, "web.config changed; recycling the application");
                 let generation = self.generation_for(Ok(config));
-                let Generation::Running {
-                    supervisor: new, ..
-                } = &*generation
-                else {
-                    return;
-                };
-                let new = new.clone();
-                let fixed_port = old.spec().has_fixed_port() || new.spec().has_fixed_port();
-                tracing::info!(file = %path.display(), processes = old_config.processes_per_application, "web.config changed; recycling the application");
-                self.context.stats.recycled();
-                if fixed_port {
-                    // Both generations would need the same port: stop first (with downtime).
-                    old.stop(ExitCause::Recycle).await;
-                } else if !self.offline.is_offline()
-                    && let Err(failure) = new.start_all().await
-                {
-                    tracing::error!(error = %failure.error, "the new configuration's process failed to start; switching to it anyway");
-                }
-                {
-                    let _t = sync::lock(&self.transition);
-                    self.set_state(generation.clone());
-                    let stop_new = if self.shutting_down.load(Ordering::Acquire) {
-                        Some(ExitCause::Shutdown)
-                    } else {
-                        self.offline.is_offline().then_some(ExitCause::Offline)
-                    };
-                    if let Some(cause) = stop_new {
-                        let new = new.clone();
-                        self.spawn_pending(async move { new.stop(cause).await });
-                    }
-                }
-                tracing::info!(
-                    "switched requests to the new configuration; stopping the old processes"
-                );
-                // Requests that picked an old backend just before the switch reach it first:
-                // the stop waits for them (bounded).
-                old.stop(ExitCause::Recycle).await;
+                self.switch_to(old, generation, ExitCause::Recycle).await;
             }
         }
+    }
+
+    /// The zero-downtime recycle: starts `generation`'s children and waits until they are
+    /// ready, switches requests to them, then stops `old`'s children gracefully (letting the
+    /// requests given them reach them first) for `cause`. When either fixes
+    /// `ASPNETCORE_PORT`, the old children stop first (with downtime). Runs under the reload
+    /// lock.
+    pub(super) async fn switch_to(
+        self: &Arc<Self>,
+        old: &Supervisor,
+        generation: Arc<Generation>,
+        cause: ExitCause,
+    ) {
+        let Generation::Running {
+            supervisor: new, ..
+        } = &*generation
+        else {
+            self.set_state(generation);
+            return;
+        };
+        let new = new.clone();
+        let fixed_port = old.spec().has_fixed_port() || new.spec().has_fixed_port();
+        self.context.stats.recycled(cause);
+        if fixed_port {
+            // Both generations would need the same port: stop first (with downtime).
+            old.stop(cause).await;
+        } else if !self.offline.is_offline()
+            && let Err(failure) = new.start_all().await
+        {
+            tracing::error!(error = %failure.error, %cause, "the new process failed to start; switching to it anyway");
+        }
+        {
+            let _t = sync::lock(&self.transition);
+            self.set_state(generation.clone());
+            let stop_new = if self.shutting_down.load(Ordering::Acquire) {
+                Some(ExitCause::Shutdown)
+            } else {
+                self.offline.is_offline().then_some(ExitCause::Offline)
+            };
+            if let Some(stop) = stop_new {
+                let new = new.clone();
+                self.spawn_pending(async move { new.stop(stop).await });
+            }
+        }
+        tracing::info!(%cause, "switched requests to the new processes; stopping the old ones");
+        // Requests that picked an old backend just before the switch reach it first: the
+        // stop waits for them (bounded).
+        old.stop(cause).await;
     }
 
     /// Watches the site folder; on failure the per-request check is all there is. The

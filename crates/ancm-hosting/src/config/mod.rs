@@ -96,7 +96,7 @@ use ancm_front::RequestTimeout;
 pub mod attr;
 mod expand;
 mod source;
-mod timespan;
+pub(crate) mod timespan;
 mod values;
 mod walk;
 

@@ -62,6 +62,12 @@ impl Admission {
         }
     }
 
+    /// Records the request's outcome for the child's passive health check:
+    /// `failed_at_port` for the forwarder's `502.3` (protocol §8.34).
+    pub(crate) fn record_answer(&self, failed_at_port: bool) {
+        self.ready.record_answer(failed_at_port);
+    }
+
     /// After the request was answered `502`: if the child's port refuses connections, the
     /// child is exiting (or no longer listens), so it serves no further request even before
     /// its exit is recorded. Costs one loopback connect, on `502` answers only.

@@ -10,8 +10,10 @@ use ancm_protocol::{AppPath, InvalidToken, PairingToken};
 use super::StartError;
 use super::command::{self, CommandLine};
 use super::environment;
+use super::health::HealthCheck;
 use super::ports::{self, InvalidPort, PortChoice};
 use super::publish;
+use super::recycle_policy::RecyclePolicy;
 use super::stdout::{OutputMode, StdoutLogRetention};
 use crate::config::AspNetCoreConfig;
 use crate::dotnet::DotnetLaunch;
@@ -33,7 +35,21 @@ pub(crate) struct LaunchContext {
     pub(crate) stats: Arc<BackendStats>,
     /// Retention of the stdout log files where web.config's handler settings are silent.
     pub(crate) stdout_retention: StdoutLogRetention,
+    /// Health checks where web.config's handler settings are silent.
+    pub(crate) health: HealthCheck,
+    /// Recycling policies where web.config's handler settings are silent.
+    pub(crate) recycle: RecyclePolicy,
+    /// Whether the backends start with the application, where web.config's handler
+    /// setting `preload` is silent.
+    pub(crate) preload: bool,
+    /// Health, recycling and preload handler settings that win over web.config's (`ancm
+    /// run`'s flags).
+    pub(crate) setting_overrides: Vec<(String, String)>,
 }
+
+/// The handler setting that starts an application's backends with the gateway (ancm-rs
+/// only, protocol §8.36).
+pub const PRELOAD_SETTING: &str = "preload";
 
 /// What a configuration says about starting children, with `%VAR%` expanded.
 pub(crate) struct LaunchSpec {
@@ -53,6 +69,12 @@ pub(crate) struct LaunchSpec {
     pub(crate) request_timeout: Duration,
     pub(crate) processes: usize,
     pub(crate) output: OutputMode,
+    /// Health checks, web.config's handler settings applied.
+    pub(crate) health: HealthCheck,
+    /// Recycling policies, web.config's handler settings applied.
+    pub(crate) recycle: RecyclePolicy,
+    /// Whether the backends start with the application, not on the first request.
+    pub(crate) preload: bool,
 }
 
 impl std::fmt::Debug for LaunchSpec {
@@ -72,6 +94,9 @@ impl std::fmt::Debug for LaunchSpec {
             .field("rapid_fails", &self.rapid_fails)
             .field("processes", &self.processes)
             .field("output", &self.output)
+            .field("health", &self.health)
+            .field("recycle", &self.recycle)
+            .field("preload", &self.preload)
             .finish_non_exhaustive()
     }
 }
@@ -128,7 +153,28 @@ impl LaunchSpec {
         } else {
             OutputMode::Capture
         };
+        let setting = |name: &str| {
+            context
+                .setting_overrides
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .or_else(|| config.handler_setting(name))
+                .map(str::to_owned)
+        };
+        let preload = match setting(PRELOAD_SETTING).as_deref().map(str::trim) {
+            None => context.preload,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                tracing::warn!(setting = PRELOAD_SETTING, value = %v, "ignoring a handler setting that is not true or false");
+                context.preload
+            }
+        };
         Self {
+            health: context.health.clone().with_handler_settings(&setting),
+            recycle: context.recycle.clone().with_handler_settings(&setting),
+            preload,
             context: context.clone(),
             command: resolved.command,
             dotnet: resolved.dotnet,
@@ -202,6 +248,10 @@ mod tests {
             websockets: true,
             stats: Arc::default(),
             stdout_retention: StdoutLogRetention::default(),
+            health: HealthCheck::default(),
+            recycle: RecyclePolicy::default(),
+            preload: false,
+            setting_overrides: Vec::new(),
         });
         let mut config = AspNetCoreConfig::new(
             "dotnet",

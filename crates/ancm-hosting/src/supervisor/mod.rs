@@ -25,6 +25,7 @@
 pub(crate) mod command;
 pub(crate) mod environment;
 mod error;
+pub(crate) mod health;
 pub(crate) mod in_flight;
 mod launch;
 #[cfg(target_os = "linux")]
@@ -34,6 +35,7 @@ pub(crate) mod process;
 mod publish;
 mod rapid_fail;
 pub(crate) mod readiness;
+pub(crate) mod recycle_policy;
 pub(crate) mod shutdown;
 mod start;
 pub(crate) mod stdout;
@@ -42,29 +44,95 @@ pub(crate) mod windows;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use ancm_front::BackendTarget;
 
 pub use error::{StartError, StartFailure};
+pub use health::HealthCheck;
+use health::Vitals;
 use in_flight::{Admission, InFlight};
+pub use launch::PRELOAD_SETTING;
 pub(crate) use launch::{LaunchContext, LaunchSpec};
 use process::Child;
 use rapid_fail::RapidFails;
+pub use recycle_policy::{PolicyValueError, RecyclePolicy, parse_duration, parse_times_of_day};
 pub use stdout::StdoutLogRetention;
 
 use crate::status::{ExitCause, ExitRecord, SlotState, SlotStatus};
 use crate::sync;
 
-/// A ready child, the target requests use, and its requests in flight.
+/// A ready child, the target requests use, its requests in flight and its health.
 #[derive(Debug)]
 pub(crate) struct Ready {
     child: Arc<Child>,
     target: BackendTarget,
     in_flight: InFlight,
+    /// Its health counters (protocol §8.34).
+    vitals: Vitals,
+    /// Requests given to it.
+    served: AtomicU64,
+    /// When it became ready.
+    since: Instant,
+    /// [`HealthCheck::passive_threshold`] of its generation.
+    passive_threshold: Option<u32>,
 }
 
 impl Ready {
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// Where it listens.
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        self.target.addr
+    }
+
+    /// Its pairing token.
+    pub(crate) fn token(&self) -> &ancm_protocol::PairingToken {
+        self.child.token()
+    }
+
+    /// Its health counters.
+    pub(crate) fn vitals(&self) -> &Vitals {
+        &self.vitals
+    }
+
+    /// Opens its size-capped stdout log again by name.
+    pub(crate) fn reopen_log(&self) {
+        self.child.reopen_log();
+    }
+
+    /// Requests given to it so far.
+    pub(crate) fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// How long it has been ready.
+    pub(crate) fn age(&self) -> std::time::Duration {
+        self.since.elapsed()
+    }
+
+    /// Records one request's outcome for passive health checks: `failed_at_port` for the
+    /// forwarder's `502.3`. Logs and returns true when this made the child unhealthy.
+    pub(crate) fn record_answer(&self, failed_at_port: bool) -> bool {
+        let Some(threshold) = self.passive_threshold else {
+            return false;
+        };
+        let now_unhealthy = self.vitals.answered(failed_at_port, threshold);
+        if now_unhealthy {
+            tracing::warn!(
+                pid = self.pid(),
+                addr = %self.addr(),
+                failures = threshold,
+                cause = %ExitCause::Health,
+                "requests failed at the child's port too often in a row: it is unhealthy and will be replaced"
+            );
+        }
+        now_unhealthy
+    }
+
     /// Retires the child's backend process: every forwarder drops its idle connections to it.
     fn retire(&self) {
         if let Some(process) = &self.target.process {
@@ -95,23 +163,35 @@ struct Slot {
 
 impl Slot {
     /// The serving child's target for one request, counted in flight; `None` when the slot
-    /// has no child that can serve.
-    fn admit(&self) -> Option<(BackendTarget, Admission)> {
+    /// has no child that can serve, or only an unhealthy one and `healthy_only`.
+    fn admit(&self, healthy_only: bool) -> Option<(BackendTarget, Admission)> {
         let guard = sync::read(&self.ready);
         let ready = guard.as_ref()?;
-        if !ready.child.can_serve() {
+        if !ready.child.can_serve() || (healthy_only && ready.vitals.is_unhealthy()) {
             return None;
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
+        ready.served.fetch_add(1, Ordering::Relaxed);
         Some((ready.target.clone(), Admission::new(ready)))
+    }
+
+    /// Whether the slot's child was found unhealthy (and still serves).
+    fn is_unhealthy(&self) -> bool {
+        sync::read(&self.ready)
+            .as_ref()
+            .is_some_and(|r| r.child.can_serve() && r.vitals.is_unhealthy())
     }
 
     /// The slot's status snapshot.
     fn status(&self, index: usize) -> SlotStatus {
-        let serving = sync::read(&self.ready)
-            .as_ref()
-            .filter(|r| !r.child.has_exited())
-            .map(|r| (r.child.pid(), r.child.port(), r.child.started_at()));
+        let (serving, unhealthy) = {
+            let ready = sync::read(&self.ready);
+            let live = ready.as_ref().filter(|r| !r.child.has_exited());
+            (
+                live.map(|r| (r.child.pid(), r.child.port(), r.child.started_at())),
+                live.is_some_and(|r| r.vitals.is_unhealthy()),
+            )
+        };
         let failure = {
             let finished = self.finished.load(Ordering::Acquire);
             sync::lock(&self.last_failure)
@@ -138,6 +218,7 @@ impl Slot {
             requests: self.requests.load(Ordering::Relaxed),
             last_exit: sync::lock(&self.last_exit).clone(),
             failure: (state == SlotState::Failed).then_some(failure).flatten(),
+            unhealthy,
         }
     }
 }
@@ -211,12 +292,31 @@ impl Supervisor {
 
     /// A ready backend for one request, counted in flight until the [`Admission`] is
     /// dropped: round-robin over the slots, starting the slot's child if needed (waiting for
-    /// a start already in progress).
+    /// a start already in progress). A slot whose child was found unhealthy is passed over
+    /// while another slot has a healthy one or can start one (protocol §8.34).
     pub(crate) async fn acquire(&self) -> Result<(BackendTarget, Admission), Arc<StartFailure>> {
-        let n = self.shared.slots.len().max(1);
+        let slots = &self.shared.slots;
+        let n = slots.len().max(1);
         let idx = self.shared.next.fetch_add(1, Ordering::Relaxed) % n;
-        if let Some(admitted) = self.shared.slots.get(idx).and_then(Slot::admit) {
+        if let Some(admitted) = slots.get(idx).and_then(|s| s.admit(true)) {
             return Ok(admitted);
+        }
+        if slots.get(idx).is_some_and(Slot::is_unhealthy) {
+            // Another slot's healthy child, or another slot to start; else the unhealthy one
+            // until its replacement is ready.
+            let others = (1..n).map(|step| (idx + step) % n);
+            if let Some(admitted) = others.clone().find_map(|i| slots.get(i)?.admit(true)) {
+                return Ok(admitted);
+            }
+            if let Some(free) = others
+                .clone()
+                .find(|i| slots.get(*i).is_some_and(|s| !s.is_unhealthy()))
+            {
+                return self.start_slot(free).await;
+            }
+            if let Some(admitted) = slots.get(idx).and_then(|s| s.admit(false)) {
+                return Ok(admitted);
+            }
         }
         self.start_slot(idx).await
     }
@@ -255,7 +355,7 @@ impl Supervisor {
         };
         let seen = slot.finished.load(Ordering::Acquire);
         let _guard = slot.start.lock().await;
-        if let Some(admitted) = slot.admit() {
+        if let Some(admitted) = slot.admit(false) {
             return Ok(admitted);
         }
         if self.is_stopping() {
@@ -292,6 +392,7 @@ impl Supervisor {
                         ready.child.mark_serving();
                         slot.starts.fetch_add(1, Ordering::Relaxed);
                         slot.requests.fetch_add(1, Ordering::Relaxed);
+                        ready.served.fetch_add(1, Ordering::Relaxed);
                         *w = Some(Arc::clone(&ready));
                         Some((ready.target.clone(), Admission::new(&ready)))
                     }
@@ -349,6 +450,22 @@ impl Supervisor {
         for slot in self.shared.slots.iter() {
             let _ = slot.start.lock().await;
         }
+    }
+
+    /// The children serving now, with their slot index (for health checks and the
+    /// recycling policies).
+    pub(crate) fn serving(&self) -> Vec<(usize, Arc<Ready>)> {
+        self.shared
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, s)| {
+                sync::read(&s.ready)
+                    .as_ref()
+                    .filter(|r| r.child.can_serve())
+                    .map(|r| (idx, Arc::clone(r)))
+            })
+            .collect()
     }
 
     /// Each slot's status.

@@ -11,7 +11,7 @@ use ancm_protocol::PairingToken;
 use tokio::sync::{Notify, watch};
 
 use super::command::CommandLine;
-use super::stdout::{Captured, OutputMode, stdio_for};
+use super::stdout::{Captured, OutputMode, RotatingLog, stdio_for};
 use crate::status::ExitCause;
 
 /// What starting a process needs.
@@ -52,6 +52,8 @@ pub(crate) struct Child {
     exited: Arc<AtomicBool>,
     captured: Option<Captured>,
     log_file: Option<PathBuf>,
+    /// The size-capped log its output is copied into, if any.
+    rotating_log: Option<Arc<RotatingLog>>,
     started_at: SystemTime,
 }
 
@@ -140,6 +142,7 @@ impl Child {
             exited: exited.clone(),
             captured,
             log_file,
+            rotating_log: stdio.rotating.clone(),
             started_at,
         });
         let weak = Arc::downgrade(&this);
@@ -239,6 +242,14 @@ impl Child {
                 .get(usize::from(code) - 1)
                 .copied()
                 .unwrap_or(ExitCause::Shutdown),
+        }
+    }
+
+    /// Opens its size-capped log file again by name (SIGHUP, after logrotate); a child
+    /// that writes its log file itself keeps its handle.
+    pub(crate) fn reopen_log(&self) {
+        if let Some(log) = &self.rotating_log {
+            log.reopen();
         }
     }
 

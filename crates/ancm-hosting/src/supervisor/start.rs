@@ -157,6 +157,10 @@ impl Supervisor {
                     child,
                     target,
                     in_flight: Default::default(),
+                    vitals: Default::default(),
+                    served: Default::default(),
+                    since: Instant::now(),
+                    passive_threshold: spec.health.passive_threshold,
                 })
             }
             Err(error) => {

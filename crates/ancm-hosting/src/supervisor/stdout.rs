@@ -321,6 +321,22 @@ impl RotatingLog {
         }
     }
 
+    /// Opens its file again by name (after logrotate moved it away: a new file is created
+    /// at the same path); on failure keeps the open one.
+    pub(crate) fn reopen(&self) {
+        let mut current = sync::lock(&self.current);
+        match open_log_file(&current.path) {
+            Ok(file) => {
+                current.written = file.metadata().map_or(0, |m| m.len());
+                current.file = file;
+                tracing::info!(file = %current.path.display(), "child stdout/stderr log file opened again");
+            }
+            Err(error) => {
+                tracing::warn!(file = %current.path.display(), %error, "could not open the child's log file again; writing on in the open one");
+            }
+        }
+    }
+
     /// Moves on to a new file named with the current time; on failure keeps the current one
     /// (output is never dropped for want of a new file).
     fn rotate(&self, current: &mut Current) {

@@ -79,3 +79,32 @@ pub(crate) fn open_for_dup(pid: u32) -> Option<OwnedHandle> {
         Some(unsafe { OwnedHandle::from_raw_handle(raw) })
     }
 }
+
+/// The private bytes of process `pid` (what IIS's `privateMemory` limit measures).
+pub(crate) fn private_bytes(pid: u32) -> Option<u64> {
+    use windows_sys::Win32::System::ProcessStatus::{
+        K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS, PROCESS_MEMORY_COUNTERS_EX,
+    };
+    use windows_sys::Win32::System::Threading::PROCESS_QUERY_LIMITED_INFORMATION;
+    // SAFETY: plain FFI call; a non-null result is a handle we own.
+    let raw = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if raw.is_null() {
+        return None;
+    }
+    // SAFETY: `raw` is a fresh, valid handle that nothing else owns.
+    let process = unsafe { OwnedHandle::from_raw_handle(raw) };
+    // SAFETY: all-zero is a valid value of this plain C struct.
+    let mut counters: PROCESS_MEMORY_COUNTERS_EX = unsafe { std::mem::zeroed() };
+    let size = u32::try_from(std::mem::size_of::<PROCESS_MEMORY_COUNTERS_EX>()).unwrap_or(u32::MAX);
+    counters.cb = size;
+    // SAFETY: the pointer and size describe `counters`, which outlives the call; the EX
+    // structure starts with the plain one.
+    let ok = unsafe {
+        K32GetProcessMemoryInfo(
+            process.as_raw_handle(),
+            (&raw mut counters).cast::<PROCESS_MEMORY_COUNTERS>(),
+            size,
+        )
+    };
+    (ok != 0).then(|| u64::try_from(counters.PrivateUsage).unwrap_or(u64::MAX))
+}

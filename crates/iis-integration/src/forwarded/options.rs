@@ -86,7 +86,7 @@ impl ForwardedHeadersOptions {
     }
 
     /// What the backend of a front that trusts the proxies in `networks` applies (the `ancm`
-    /// gateway's `--trusted-proxy`, protocol §8.41): [`iis`](Self::iis) with `networks` added
+    /// gateway's `--trusted-proxy`, protocol §8.40): [`iis`](Self::iis) with `networks` added
     /// to the known networks and no forward limit. The walk from the right takes the front's
     /// entry, then one entry per trusted proxy in a row, and stops after the first address
     /// that is none of them: the client. A client that is not a trusted proxy gets no further
