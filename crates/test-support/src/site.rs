@@ -35,7 +35,7 @@ pub fn with_config(config: &str) -> TempDir {
 }
 
 /// A web.config that runs the Rust echo backend: ancm-hosting's `test_backend` example
-/// ([`backends::test_backend`]) in `echo` mode, which answers as the python echo backend does
+/// ([`backends::test_backend`](crate::backends::test_backend)) in `echo` mode, which answers as the python echo backend does
 /// (JSON of what it saw; `…/crash`, `…/slow?ms=N`, `…/ws`). Out of process, with
 /// `startupTimeLimit="20"` and `shutdownTimeLimit="5"`, then `attrs` on the `<aspNetCore>`
 /// element and `env` as its environment variables.
