@@ -125,6 +125,7 @@ pub mod pairing_token;
 mod step;
 pub mod timeout;
 pub mod trace;
+pub mod transport;
 pub mod win_auth_token;
 
 pub use ancm_protocol::extension::{AddExtension, AddExtensionLayer};
