@@ -77,6 +77,7 @@ pub mod forwarded;
 mod future;
 mod headers;
 pub mod integration;
+pub mod listener;
 pub mod pairing_token;
 pub mod path_base;
 mod serve;
@@ -103,6 +104,7 @@ pub use extract::{
 pub use forwarded::{ForwardedHeaders, ForwardedHeadersLayer, ForwardedHeadersOptions, XForwarded};
 pub use future::ResponseFuture;
 pub use integration::{IisIntegration, IisIntegrationLayer};
+pub use listener::{FrontListener, FrontStream, bind_front_listener};
 pub use pairing_token::{RequirePairingToken, RequirePairingTokenLayer};
 pub use path_base::{UsePathBase, UsePathBaseLayer};
 pub use serve::{ShutdownSignal, bind_listener, graceful_shutdown};
