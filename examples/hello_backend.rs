@@ -240,15 +240,21 @@ async fn serve(listen: Listen) -> Result<(), BoxError> {
             FrontListener::Unix(tokio::net::UnixListener::bind(path)?)
         }
         #[cfg(not(unix))]
-        Listen::Unix(_) => return Err("Unix-domain sockets need Unix".into()),
+        Listen::Unix(path) => {
+            return Err(format!("cannot listen on unix:{}: Unix only", path.display()).into());
+        }
     };
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => accepted?,
             () = ancm.stop.notified() => break,
         };
-        if let FrontStream::Tcp(tcp) = &stream {
-            let _ = tcp.set_nodelay(true);
+        match &stream {
+            FrontStream::Tcp(tcp) => {
+                let _ = tcp.set_nodelay(true);
+            }
+            #[cfg(unix)]
+            FrontStream::Unix(_) => {}
         }
         let ancm = ancm.clone();
         let mut draining = ancm.drain.subscribe();

@@ -234,6 +234,7 @@ proxy_pid() {
 # run_wrk NAME PORT CONC [script] -> appends to results: layout name conc req/s p50 p99
 # cpu_us/req user_us/req sys_us/req ctx_switches/req transfer/s
 RESULTS=$WORK/results.tsv
+: > "$RESULTS"
 run_wrk() {
   local name=$1 port=$2 conc=$3 script=${4:-} pid u0=0 s0=0 u1=0 s1=0 c0=0 c1=0 out
   pid=$(proxy_pid "$name")

@@ -36,13 +36,10 @@ fn the_socket_path_comes_from_ancm_unix_socket() {
         config.unix_socket(),
         Some(std::path::Path::new("/tmp/ancm-1-2.sock"))
     );
-    let tcp_only = IisConfig::from_lookup(|name| {
-        (name != "ANCM_UNIX_SOCKET")
-            .then(|| lookup(name))
-            .flatten()
-    })
-    .unwrap()
-    .unwrap();
+    let tcp_only =
+        IisConfig::from_lookup(|name| (name != "ANCM_UNIX_SOCKET").then(|| lookup(name)).flatten())
+            .unwrap()
+            .unwrap();
     assert_eq!(tcp_only.unix_socket(), None);
 }
 

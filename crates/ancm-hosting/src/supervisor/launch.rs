@@ -145,7 +145,10 @@ impl LaunchSpec {
             request_timeout: config.request_timeout,
             processes: usize::try_from(config.processes_per_application.clamp(1, 100)).unwrap_or(1),
             output,
-            unix_socket: unix_transport(config.handler_setting(TRANSPORT_SETTING), &context.site_dir),
+            unix_socket: unix_transport(
+                config.handler_setting(TRANSPORT_SETTING),
+                &context.site_dir,
+            ),
         }
     }
 

@@ -370,7 +370,10 @@ mod linux {
             assert_eq!(found.addr.port(), port);
             assert!(found.addr.is_ipv4());
             // A process that does not exist owns nothing, even though the port is listened on.
-            assert_eq!(super::check(0x3fff_fff0, port, super::Tables::Listeners), None);
+            assert_eq!(
+                super::check(0x3fff_fff0, port, super::Tables::Listeners),
+                None
+            );
         }
 
         #[test]

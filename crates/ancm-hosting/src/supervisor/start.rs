@@ -110,8 +110,9 @@ impl Supervisor {
                 }
             },
         };
-        let unix_socket: Option<Arc<Path>> =
-            spec.unix_socket.then(|| Arc::from(ports::unix_socket_path()));
+        let unix_socket: Option<Arc<Path>> = spec
+            .unix_socket
+            .then(|| Arc::from(ports::unix_socket_path()));
         let unix_text = unix_socket.as_deref().map(Path::to_string_lossy);
         let env = environment::child_env(
             &EnvInputs {
