@@ -103,6 +103,8 @@
 //!   capped with `503.2` past the cap ([`forward`], protocol §8.27, §8.28).
 //! * [`trace`] keeps or starts a W3C Trace Context and sends it to the backend with the
 //!   front's own span id (protocol §8.33); ANCM forwards `traceparent` as it came, or none.
+//! * A [`BackendTarget`] may name a Unix-domain socket to reach the backend on instead of its
+//!   TCP address ([`transport`], protocol §8.46); ANCM speaks TCP only.
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

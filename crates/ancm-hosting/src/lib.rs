@@ -30,6 +30,9 @@
 //!   found through `DOTNET_ROOT_<ARCH>`, `DOTNET_ROOT`, `PATH` and the install folders, and
 //!   Windows-style paths among the arguments are made native on Unix (§8.31); a
 //!   self-contained Windows publish is refused with `500.32` (§8.32).
+//! * With the handler setting `backendTransport` = `unix` the children are reached over a
+//!   Unix-domain socket named in `ANCM_UNIX_SOCKET` (§8.46); readiness is checked at once,
+//!   then every 1–10 ms, where ANCM checks every 250 ms (§8.47).
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

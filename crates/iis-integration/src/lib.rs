@@ -62,6 +62,9 @@
 //! * A request whose path equals the path base reaches the app with path `/` (ASP.NET Core:
 //!   an empty path), since a URI path cannot be empty.
 //! * Off Windows, the forwarded Windows token is exposed as its raw handle value only.
+//! * With `ANCM_UNIX_SOCKET` (set only by the `ancm` gateway, for applications that opt in),
+//!   [`bind_front_listener`] listens on that Unix-domain socket instead of the port, and its
+//!   connections' peer is reported as `127.0.0.1:0` (protocol §8.46).
 //! * ANCM's `DEBUG`-verb answer (only with a debugger attached) and its request-body-size
 //!   switch have no equivalent here.
 #![deny(unsafe_code)]
