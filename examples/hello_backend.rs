@@ -2,8 +2,9 @@
 //!
 //! `GET` → `Hello, World!`; `POST` → the request body echoed back, streamed; `GET /bytes/N` →
 //! N zero bytes, streamed (for download tests); `GET /ws` asking for a WebSocket → every
-//! message echoed (for the soak). Listens on `127.0.0.1:$ASPNETCORE_PORT`, or on the address
-//! given as the first argument (default `127.0.0.1:5001`).
+//! message echoed (for the soak). Listens on the Unix-domain socket `$ANCM_UNIX_SOCKET` when
+//! `ancm` names one, else on `127.0.0.1:$ASPNETCORE_PORT`, else on the address given as the
+//! first argument (default `127.0.0.1:5001`; `unix:PATH` for a Unix-domain socket).
 //!
 //! Under `ancm` it stops the way an ASP.NET Core app does: ANCM's shutdown event (with the
 //! pairing token) is answered `202`, then it accepts no more connections, lets the open ones
@@ -24,6 +25,7 @@ use http_body_util::{Either, Empty, Full};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use iis_integration::{FrontListener, FrontStream};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio_tungstenite::WebSocketStream;
@@ -199,31 +201,61 @@ fn websocket(ancm: &Ancm, mut req: Request<Incoming>) -> Response<ResBody> {
     resp
 }
 
+/// Where to listen.
+enum Listen {
+    Tcp(SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
 fn main() -> Result<(), BoxError> {
-    let addr: SocketAddr = match std::env::var(ancm_protocol::env::PORT) {
-        Ok(port) if !port.is_empty() => SocketAddr::from(([127, 0, 0, 1], port.parse()?)),
-        _ => std::env::args()
-            .nth(1)
-            .as_deref()
-            .unwrap_or("127.0.0.1:5001")
-            .parse()?,
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let listen = if let Some(path) = var(ancm_protocol::env::ANCM_UNIX_SOCKET) {
+        Listen::Unix(path.into())
+    } else if let Some(port) = var(ancm_protocol::env::PORT) {
+        Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], port.parse()?)))
+    } else {
+        let arg = std::env::args().nth(1);
+        let arg = arg.as_deref().unwrap_or("127.0.0.1:5001");
+        match arg.strip_prefix("unix:") {
+            Some(path) => Listen::Unix(path.into()),
+            None => Listen::Tcp(arg.parse()?),
+        }
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(serve(addr))
+    rt.block_on(serve(listen))
 }
 
-async fn serve(addr: SocketAddr) -> Result<(), BoxError> {
+async fn serve(listen: Listen) -> Result<(), BoxError> {
     let ancm = Arc::new(Ancm::from_env());
-    let listener = TcpListener::bind(addr).await?;
-    eprintln!("hello_backend listening on http://{addr}");
+    let listener = match listen {
+        Listen::Tcp(addr) => {
+            eprintln!("hello_backend listening on http://{addr}");
+            FrontListener::Tcp(TcpListener::bind(addr).await?)
+        }
+        #[cfg(unix)]
+        Listen::Unix(path) => {
+            eprintln!("hello_backend listening on unix:{}", path.display());
+            FrontListener::Unix(tokio::net::UnixListener::bind(path)?)
+        }
+        #[cfg(not(unix))]
+        Listen::Unix(path) => {
+            return Err(format!("cannot listen on unix:{}: Unix only", path.display()).into());
+        }
+    };
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => accepted?,
             () = ancm.stop.notified() => break,
         };
-        let _ = stream.set_nodelay(true);
+        match &stream {
+            FrontStream::Tcp(tcp) => {
+                let _ = tcp.set_nodelay(true);
+            }
+            #[cfg(unix)]
+            FrontStream::Unix(_) => {}
+        }
         let ancm = ancm.clone();
         let mut draining = ancm.drain.subscribe();
         tokio::spawn(async move {

@@ -7,6 +7,9 @@
 //!     cargo run --example iis_echo                  # as ANCM starts it: 127.0.0.1:41234
 //! ```
 //!
+//! With `ANCM_UNIX_SOCKET` set too (`ancm` sets it for an application with the handler
+//! setting `backendTransport` = `unix`), it listens on that Unix-domain socket instead.
+//!
 //! Every request that reaches the app gets `200` and
 //! `{"method","path","path_base","query","scheme","client_ip","client_port","headers",
 //! "client_cert_der_base64","windows_user","windows_token","websocket_upgrade_available"}`.
@@ -24,8 +27,9 @@ use axum::extract::Request;
 use axum::{Json, Router, ServiceExt};
 use http_body_util::BodyExt;
 use iis_integration::{
-    ClientAddr, ClientCertificate, IisConfig, IisIntegrationLayer, PathBase, Scheme,
-    ShutdownSignal, TraceContext, WindowsUser, bind_listener, graceful_shutdown,
+    ClientAddr, ClientCertificate, FrontListener, IisConfig, IisIntegrationLayer, PathBase,
+    PeerAddr, Scheme, ShutdownSignal, TraceContext, WindowsUser, bind_front_listener,
+    graceful_shutdown,
 };
 use serde_json::{Map, Value, json};
 use tower::ServiceBuilder;
@@ -53,17 +57,31 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match bind_listener(config.as_ref(), DEV_ADDR).await {
+    let listener = match bind_front_listener(config.as_ref(), DEV_ADDR).await {
         Ok(listener) => listener,
         Err(error) => {
-            let addr = config.as_ref().map_or(DEV_ADDR, IisConfig::listen_addr);
+            let addr = match config.as_ref() {
+                Some(config) => config.unix_socket().map_or_else(
+                    || config.listen_addr().to_string(),
+                    |path| path.display().to_string(),
+                ),
+                None => DEV_ADDR.to_string(),
+            };
             eprintln!("iis_echo: cannot listen on {addr}: {error}");
             return ExitCode::from(1);
         }
     };
-    match listener.local_addr() {
-        Ok(addr) => tracing::info!(%addr, behind_iis = config.is_some(), "listening"),
-        Err(error) => tracing::warn!(%error, "listening on an unknown address"),
+    match &listener {
+        FrontListener::Tcp(tcp) => match tcp.local_addr() {
+            Ok(addr) => tracing::info!(%addr, behind_iis = config.is_some(), "listening"),
+            Err(error) => tracing::warn!(%error, "listening on an unknown address"),
+        },
+        #[cfg(unix)]
+        FrontListener::Unix(_) => tracing::info!(
+            unix_socket = ?config.as_ref().and_then(IisConfig::unix_socket),
+            behind_iis = config.is_some(),
+            "listening"
+        ),
     }
 
     let shutdown = ShutdownSignal::new();
@@ -75,7 +93,7 @@ async fn main() -> ExitCode {
         .service(Router::new().fallback(echo));
     let served = axum::serve(
         listener,
-        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+        ServiceExt::<Request>::into_make_service_with_connect_info::<PeerAddr>(app),
     )
     .with_graceful_shutdown(graceful_shutdown(shutdown))
     .await;

@@ -14,18 +14,23 @@
 //! [`BackendTarget`]; the pairing-token layer, the Windows-token layer and the forwarder read
 //! it.
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use ancm_protocol::{AppPath, PairingToken};
 
 use crate::RequestTimeout;
 use crate::forward::PoolLinks;
+use crate::transport::Transport;
 
 /// Where a request goes: the backend's loopback address, its pairing token, and its process.
 #[derive(Clone, Debug)]
 pub struct BackendTarget {
     /// The backend's listening address, normally `127.0.0.1:PORT`.
     pub addr: SocketAddr,
+    /// A Unix-domain socket to reach the backend on instead of `addr` (ancm-rs only, on
+    /// Unix, protocol §8.42); `addr` then only names the backend in logs and pool counts.
+    pub unix_socket: Option<Arc<Path>>,
     /// The token the backend expects in `MS-ASPNETCORE-TOKEN`; `None` sends none.
     pub token: Option<PairingToken>,
     /// The backend's application path (its `ASPNETCORE_APPL_PATH`).
@@ -39,15 +44,24 @@ pub struct BackendTarget {
 }
 
 impl BackendTarget {
-    /// A target at `addr` with `token`, app path `/`, no known process, the forwarder's
-    /// `requestTimeout`.
+    /// A target at `addr` (over TCP) with `token`, app path `/`, no known process, the
+    /// forwarder's `requestTimeout`.
     pub fn new(addr: SocketAddr, token: Option<PairingToken>) -> Self {
         Self {
             addr,
+            unix_socket: None,
             token,
             app_path: AppPath::root(),
             process: None,
             request_timeout: RequestTimeout::Inherit,
+        }
+    }
+
+    /// How to reach the backend: [`unix_socket`](Self::unix_socket) when set, else `addr`.
+    pub fn transport(&self) -> Transport {
+        match &self.unix_socket {
+            Some(path) => Transport::Unix(path.clone()),
+            None => Transport::Tcp(self.addr),
         }
     }
 }

@@ -105,6 +105,8 @@
 //!   capped with `503.2` past the cap ([`forward`], protocol §8.27, §8.28).
 //! * [`trace`] keeps or starts a W3C Trace Context and sends it to the backend with the
 //!   front's own span id (protocol §8.33); ANCM forwards `traceparent` as it came, or none.
+//! * A [`BackendTarget`] may name a Unix-domain socket to reach the backend on instead of its
+//!   TCP address ([`transport`], protocol §8.42); ANCM speaks TCP only.
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -127,6 +129,7 @@ pub mod pairing_token;
 mod step;
 pub mod timeout;
 pub mod trace;
+pub mod transport;
 pub mod win_auth_token;
 
 pub use ancm_protocol::extension::{AddExtension, AddExtensionLayer};

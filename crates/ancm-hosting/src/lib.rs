@@ -39,6 +39,9 @@
 //! * The handler setting `preload` starts the backends with the application (§8.36), and
 //!   [`application::Application::reload_web_config`] re-reads web.config on demand
 //!   (SIGHUP, §8.38).
+//! * With the handler setting `backendTransport` = `unix` the children are reached over a
+//!   Unix-domain socket named in `ANCM_UNIX_SOCKET` (§8.42); readiness is checked at once,
+//!   then every 1–10 ms, where ANCM checks every 250 ms (§8.43).
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -41,6 +41,10 @@ pub const ANCM_LAUNCHER_ARGS: &str = "ANCM_LAUNCHER_ARGS";
 pub const ANCM_PREFER_ENVIRONMENT_VARIABLES: &str = "ANCM_PREFER_ENVIRONMENT_VARIABLES";
 /// An extra link on ANCM error pages.
 pub const ANCM_ADDITIONAL_ERROR_PAGE_LINK: &str = "ANCM_ADDITIONAL_ERROR_PAGE_LINK";
+/// ancm-rs only (protocol §8.42): the Unix-domain socket path the backend listens on instead
+/// of [`PORT`], set when the application opts in; a backend built on `iis-integration` binds
+/// it. ANCM never sets it.
+pub const ANCM_UNIX_SOCKET: &str = "ANCM_UNIX_SOCKET";
 
 /// Parse a .NET boolean (`true`/`false`, any case, surrounding whitespace allowed).
 ///

@@ -73,7 +73,7 @@ impl TraceParent {
         let mut ids = [0u8; 24];
         // Both ids from the OS CSPRNG; an all-zero id is invalid, so draw again (2^-64 odds).
         loop {
-            if getrandom::fill(&mut ids).is_err() {
+            if !random::fill(&mut ids) {
                 // No OS randomness: fall back to a v4 UUID's random bits (same source family).
                 ids[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
                 ids[16..].copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
@@ -131,20 +131,25 @@ impl TraceParent {
 
     /// The version-`00` header value.
     pub fn header_value(&self) -> HeaderValue {
-        HeaderValue::from_str(&self.to_string())
+        HeaderValue::from_bytes(&self.encode())
             .unwrap_or_else(|_| unreachable!("a traceparent is lowercase hex and dashes"))
+    }
+
+    /// `00-<trace id>-<parent id>-<flags>`, written in place (no allocation per request).
+    fn encode(&self) -> [u8; 55] {
+        let mut out = [b'-'; 55];
+        out[..2].copy_from_slice(b"00");
+        hex_into(&self.trace_id, &mut out[3..35]);
+        hex_into(&self.parent_id, &mut out[36..52]);
+        hex_into(&[self.flags], &mut out[53..55]);
+        out
     }
 }
 
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "00-{}-{}-{:02x}",
-            hex(&self.trace_id),
-            hex(&self.parent_id),
-            self.flags
-        )
+        let encoded = self.encode();
+        f.write_str(std::str::from_utf8(&encoded).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -173,13 +178,58 @@ fn hex_byte(digits: &[u8]) -> Option<u8> {
 }
 
 fn hex(bytes: &[u8]) -> String {
+    let mut out = vec![0; bytes.len() * 2];
+    hex_into(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_else(|_| unreachable!("hex digits are ASCII"))
+}
+
+/// Lowercase hex of `bytes` into `out` (twice as long).
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
-    out
+}
+
+/// OS randomness for the ids, drawn a block at a time per thread: one `getrandom` call per
+/// 170 new traces or hops instead of one per request.
+mod random {
+    use std::cell::RefCell;
+
+    const BLOCK: usize = 4096;
+
+    struct Pool {
+        bytes: [u8; BLOCK],
+        used: usize,
+    }
+
+    thread_local! {
+        static POOL: RefCell<Pool> = const {
+            RefCell::new(Pool { bytes: [0; BLOCK], used: BLOCK })
+        };
+    }
+
+    /// Fills `out` (at most [`BLOCK`] bytes) from the OS CSPRNG; `false` when the OS has
+    /// none to give.
+    pub(super) fn fill(out: &mut [u8]) -> bool {
+        if out.len() > BLOCK {
+            return getrandom::fill(out).is_ok();
+        }
+        POOL.with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if BLOCK - pool.used < out.len() {
+                if getrandom::fill(&mut pool.bytes).is_err() {
+                    return false;
+                }
+                pool.used = 0;
+            }
+            let start = pool.used;
+            out.copy_from_slice(&pool.bytes[start..start + out.len()]);
+            pool.used += out.len();
+            true
+        })
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +271,30 @@ mod tests {
         assert!(
             TraceParent::parse(b"cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn pooled_randomness_is_never_handed_out_twice() {
+        // 200 draws of 24 bytes cross the refill of the 4 KiB block.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let mut ids = [0u8; 24];
+            assert!(random::fill(&mut ids));
+            assert!(seen.insert(ids));
+        }
+        let mut big = vec![0u8; 5000];
+        assert!(random::fill(&mut big));
+        assert!(big.iter().any(|b| *b != 0));
+    }
+
+    #[test]
+    fn the_header_value_is_the_display_form() {
+        let t = TraceParent::generate();
+        assert_eq!(t.header_value().as_bytes(), t.to_string().as_bytes());
+        assert_eq!(
+            TraceParent::parse(VALID).unwrap().header_value().as_bytes(),
+            VALID
         );
     }
 

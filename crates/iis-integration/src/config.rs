@@ -21,13 +21,15 @@
 //! assert!(IisConfig::from_lookup(|_| None).unwrap().is_none());
 //! ```
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 
 use ancm_protocol::{AppPath, PairingToken, app_path::InvalidAppPath, env, http_auth};
 
 /// What the front told this process about how it is hosted.
 ///
 /// Built from `ASPNETCORE_PORT`, `ASPNETCORE_APPL_PATH`, `ASPNETCORE_TOKEN`,
-/// `ASPNETCORE_IIS_HTTPAUTH` and `ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED` by
+/// `ASPNETCORE_IIS_HTTPAUTH`, `ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED` and (ancm-rs only)
+/// `ANCM_UNIX_SOCKET` by
 /// [`from_env`](Self::from_env), or from explicit values by [`new`](Self::new).
 #[derive(Clone, Debug)]
 pub struct IisConfig {
@@ -36,6 +38,7 @@ pub struct IisConfig {
     token: PairingToken,
     websockets_supported: bool,
     auth_enabled: bool,
+    unix_socket: Option<PathBuf>,
 }
 
 /// A hosting variable is set but malformed: the process must not start.
@@ -71,7 +74,15 @@ impl IisConfig {
             token,
             websockets_supported: true,
             auth_enabled: true,
+            unix_socket: None,
         }
+    }
+
+    /// Set the Unix-domain socket to listen on instead of the port (what `ANCM_UNIX_SOCKET`
+    /// says, protocol §8.42).
+    pub fn with_unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.unix_socket = Some(path.into());
+        self
     }
 
     /// Set whether the front relays WebSocket upgrades (`false` hides hyper's upgrade from
@@ -122,6 +133,7 @@ impl IisConfig {
         let token = PairingToken::new(&token)?;
         let http_auth = get(env::IIS_HTTPAUTH)?.unwrap_or_default();
         let websockets = get(env::IIS_WEBSOCKETS_SUPPORTED)?;
+        let unix_socket = get(env::ANCM_UNIX_SOCKET)?.map(PathBuf::from);
         Ok(Some(Self {
             port,
             app_path,
@@ -132,6 +144,7 @@ impl IisConfig {
                 .and_then(env::parse_dotnet_bool)
                 .unwrap_or(true),
             auth_enabled: http_auth::auth_enabled(&http_auth),
+            unix_socket,
         }))
     }
 
@@ -164,6 +177,13 @@ impl IisConfig {
     /// [`ancm_protocol::http_auth::auth_enabled`]).
     pub fn auth_enabled(&self) -> bool {
         self.auth_enabled
+    }
+
+    /// The Unix-domain socket the front connects to instead of the port (`ANCM_UNIX_SOCKET`,
+    /// set by the `ancm` gateway for applications that opt in, protocol §8.42); see
+    /// [`bind_front_listener`](crate::bind_front_listener).
+    pub fn unix_socket(&self) -> Option<&Path> {
+        self.unix_socket.as_deref()
     }
 }
 

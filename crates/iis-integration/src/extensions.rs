@@ -19,8 +19,9 @@ use http::{HeaderValue, Uri};
 
 /// The socket peer of the connection a request came in on.
 ///
-/// The forwarded-headers step reads it (or axum's `ConnectInfo<SocketAddr>`); hyper users
-/// insert it per connection. It is never taken from a header.
+/// The forwarded-headers step reads it (or axum's `ConnectInfo<SocketAddr>` or
+/// `ConnectInfo<PeerAddr>`); hyper users insert it per connection. It is never taken from a
+/// header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PeerAddr(pub SocketAddr);
 
@@ -266,7 +267,8 @@ impl TraceContext {
     }
 }
 
-/// The socket peer: [`PeerAddr`], else axum's `ConnectInfo<SocketAddr>`.
+/// The socket peer: [`PeerAddr`], else axum's `ConnectInfo<SocketAddr>` or
+/// `ConnectInfo<PeerAddr>` (served from a [`FrontListener`](crate::FrontListener)).
 pub(crate) fn peer_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
     if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
         return Some(*addr);
@@ -274,6 +276,12 @@ pub(crate) fn peer_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
     #[cfg(feature = "axum")]
     if let Some(axum::extract::ConnectInfo(addr)) =
         extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(*addr);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(PeerAddr(addr))) =
+        extensions.get::<axum::extract::ConnectInfo<PeerAddr>>()
     {
         return Some(*addr);
     }

@@ -62,6 +62,9 @@
 //! * A request whose path equals the path base reaches the app with path `/` (ASP.NET Core:
 //!   an empty path), since a URI path cannot be empty.
 //! * Off Windows, the forwarded Windows token is exposed as its raw handle value only.
+//! * With `ANCM_UNIX_SOCKET` (set only by the `ancm` gateway, for applications that opt in),
+//!   [`bind_front_listener`] listens on that Unix-domain socket instead of the port, and its
+//!   connections' peer is reported as `127.0.0.1:0` (protocol §8.42).
 //! * ANCM's `DEBUG`-verb answer (only with a debugger attached) and its request-body-size
 //!   switch have no equivalent here.
 #![deny(unsafe_code)]
@@ -77,6 +80,7 @@ pub mod forwarded;
 mod future;
 mod headers;
 pub mod integration;
+pub mod listener;
 pub mod pairing_token;
 pub mod path_base;
 mod serve;
@@ -103,6 +107,7 @@ pub use extract::{
 pub use forwarded::{ForwardedHeaders, ForwardedHeadersLayer, ForwardedHeadersOptions, XForwarded};
 pub use future::ResponseFuture;
 pub use integration::{IisIntegration, IisIntegrationLayer};
+pub use listener::{FrontListener, FrontStream, bind_front_listener};
 pub use pairing_token::{RequirePairingToken, RequirePairingTokenLayer};
 pub use path_base::{UsePathBase, UsePathBaseLayer};
 pub use serve::{ShutdownSignal, bind_listener, graceful_shutdown};

@@ -1,4 +1,4 @@
-//! The socket of an HTTP/1.1 backend connection, marking when the backend sent anything.
+//! The stream of an HTTP/1.1 backend connection, marking when the backend sent anything.
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+
+use crate::transport::BackendStream;
 
 /// Set by [`BackendIo`] whenever bytes arrive from the backend, cleared by the pool before it
 /// sends a request: after a failed exchange it tells whether any byte of a response came back
@@ -27,17 +28,17 @@ impl Heard {
 }
 
 pin_project_lite::pin_project! {
-    /// A backend TCP stream that records in [`Heard`] that bytes arrived; writes pass through.
+    /// A backend stream that records in [`Heard`] that bytes arrived; writes pass through.
     #[derive(Debug)]
     pub(crate) struct BackendIo {
         #[pin]
-        stream: TcpStream,
+        stream: BackendStream,
         heard: Heard,
     }
 }
 
 impl BackendIo {
-    pub(crate) fn new(stream: TcpStream, heard: Heard) -> Self {
+    pub(crate) fn new(stream: BackendStream, heard: Heard) -> Self {
         Self { stream, heard }
     }
 }

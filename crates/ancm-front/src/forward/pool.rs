@@ -16,21 +16,25 @@
 //! too) and at check-in (the oldest are pruned from the bottom).
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Sleep;
 
 use super::body::RequestBody;
 use super::error::{Chain, ForwardError};
 use super::io::{BackendIo, Heard};
 use super::retry::{self, Replay};
+use crate::transport::{BackendStream, Transport};
 use crate::{BackendProcess, RequestTimeout};
 
 /// Pool settings derived from the forwarder's configuration.
@@ -43,17 +47,21 @@ pub(crate) struct PoolConfig {
 }
 
 /// One backend as the pool tells backends apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     addr: SocketAddr,
+    /// The Unix-domain socket, when the backend is reached over one.
+    unix_socket: Option<Arc<Path>>,
     /// [`PoolLinks::id`] of its process; 0 when the process is unknown.
     process: u64,
 }
 
-/// Where an exchange goes: the address, and the process listening there when known.
+/// Where an exchange goes: the address (or the Unix-domain socket, when set), and the
+/// process listening there when known.
 #[derive(Debug, Clone)]
 pub(crate) struct Dest {
     pub(crate) addr: SocketAddr,
+    pub(crate) unix_socket: Option<Arc<Path>>,
     pub(crate) process: Option<Arc<BackendProcess>>,
 }
 
@@ -61,7 +69,15 @@ impl Dest {
     fn key(&self) -> Key {
         Key {
             addr: self.addr,
+            unix_socket: self.unix_socket.clone(),
             process: self.process.as_ref().map_or(0, |p| p.pool_links().id),
+        }
+    }
+
+    fn transport(&self) -> Transport {
+        match &self.unix_socket {
+            Some(path) => Transport::Unix(path.clone()),
+            None => Transport::Tcp(self.addr),
         }
     }
 
@@ -135,11 +151,55 @@ struct Idle {
     since: Instant,
 }
 
-/// An HTTP/1.1 connection: its sender and the marker of bytes from the backend.
+/// An HTTP/1.1 connection: its sender, the marker of bytes from the backend, and its
+/// response-head timer.
 #[derive(Debug)]
 struct Conn {
     tx: http1::SendRequest<RequestBody>,
     heard: Heard,
+    /// The wait for a response head, kept armed between requests (made at the first request
+    /// with a limit). Moving a registered deadline later is one atomic operation, where a new
+    /// timer per request is a registration and a cancellation in the runtime's timer wheel;
+    /// when it fires on an idle connection, the next request registers it again.
+    head_timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Conn {
+    /// Sends `req` and waits for the response head, at most `timeout`.
+    async fn send(
+        &mut self,
+        req: Request<RequestBody>,
+        timeout: RequestTimeout,
+    ) -> Result<
+        Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<RequestBody>>>,
+        ForwardError,
+    > {
+        let sent = self.tx.try_send_request(req);
+        let Some(limit) = timeout.limit() else {
+            return Ok(sent.await);
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        let timer = match &mut self.head_timer {
+            Some(timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => self
+                .head_timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        let mut sent = pin!(sent);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(response) = sent.as_mut().poll(cx) {
+                return Poll::Ready(Ok(response));
+            }
+            timer
+                .as_mut()
+                .poll(cx)
+                .map(|()| Err(ForwardError::ResponseTimeout(limit)))
+        })
+        .await
+    }
 }
 
 #[derive(Debug)]
@@ -229,14 +289,14 @@ impl Pool {
 
     /// The newest idle connection to `key` still open and younger than the idle timeout,
     /// with how long it was idle.
-    fn take_idle(&self, key: Key) -> Option<(Conn, Duration)> {
+    fn take_idle(&self, key: &Key) -> Option<(Conn, Duration)> {
         let timeout = self.inner.config.idle_timeout;
         let mut idle = self
             .inner
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let stack = idle.get_mut(&key)?;
+        let stack = idle.get_mut(key)?;
         let now = Instant::now();
         while let Some(entry) = stack.pop_back() {
             let idle_for = now.saturating_duration_since(entry.since);
@@ -283,32 +343,24 @@ impl Pool {
         }
     }
 
-    async fn connect_tcp(
+    async fn connect(
         &self,
-        addr: SocketAddr,
+        dest: &Dest,
         timeout: RequestTimeout,
-    ) -> Result<TcpStream, ForwardError> {
-        let stream = with_timeout(
+    ) -> Result<BackendStream, ForwardError> {
+        with_timeout(
             timeout,
-            TcpStream::connect(addr),
+            dest.transport().connect(),
             ForwardError::ConnectTimeout,
         )
         .await?
-        .map_err(ForwardError::Connect)?;
-        // Small responses must not wait for Nagle + delayed ACK on loopback.
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY on a backend connection");
-        }
-        Ok(stream)
+        .map_err(ForwardError::Connect)
     }
 
-    async fn connect_h1(
-        &self,
-        addr: SocketAddr,
-        timeout: RequestTimeout,
-    ) -> Result<Conn, ForwardError> {
+    async fn connect_h1(&self, dest: &Dest, timeout: RequestTimeout) -> Result<Conn, ForwardError> {
+        let addr = dest.addr;
         let heard = Heard::default();
-        let io = BackendIo::new(self.connect_tcp(addr, timeout).await?, heard.clone());
+        let io = BackendIo::new(self.connect(dest, timeout).await?, heard.clone());
         let config = &self.inner.config;
         let mut builder = http1::Builder::new();
         builder
@@ -328,15 +380,20 @@ impl Pool {
             }
         });
         tracing::trace!(backend = %addr, "new HTTP/1.1 backend connection");
-        Ok(Conn { tx, heard })
+        Ok(Conn {
+            tx,
+            heard,
+            head_timer: None,
+        })
     }
 
     async fn connect_h2(
         &self,
-        addr: SocketAddr,
+        dest: &Dest,
         timeout: RequestTimeout,
     ) -> Result<http2::SendRequest<RequestBody>, ForwardError> {
-        let io = TokioIo::new(self.connect_tcp(addr, timeout).await?);
+        let addr = dest.addr;
+        let io = TokioIo::new(self.connect(dest, timeout).await?);
         let (tx, conn) = http2::Builder::new(TokioExecutor::new())
             .max_header_list_size(
                 u32::try_from(self.inner.config.max_response_header_bytes).unwrap_or(u32::MAX),
@@ -375,11 +432,11 @@ impl Pool {
             let pooled = if replayed || dest.retired() {
                 None
             } else {
-                self.take_idle(key)
+                self.take_idle(&key)
             };
             let (mut conn, idle_for) = match pooled {
                 Some((conn, idle_for)) => (conn, Some(idle_for)),
-                None => (self.connect_h1(dest.addr, timeout).await?, None),
+                None => (self.connect_h1(&dest, timeout).await?, None),
             };
             let reused = idle_for.is_some();
             if reused && !conn.tx.is_ready() && conn.tx.ready().await.is_err() {
@@ -390,12 +447,7 @@ impl Pool {
                 _ => None,
             };
             conn.heard.clear();
-            let sent = with_timeout(
-                timeout,
-                conn.tx.try_send_request(req),
-                ForwardError::ResponseTimeout,
-            )
-            .await?;
+            let sent = conn.send(req, timeout).await?;
             match sent {
                 Ok(resp) => {
                     let lent = Lent {
@@ -487,7 +539,7 @@ impl Pool {
         dest: &Dest,
         timeout: RequestTimeout,
     ) -> Result<http2::SendRequest<RequestBody>, ForwardError> {
-        let tx = self.connect_h2(dest.addr, timeout).await?;
+        let tx = self.connect_h2(dest, timeout).await?;
         let mut h2 = self.inner.h2.lock().unwrap_or_else(PoisonError::into_inner);
         if dest.register(&self.inner) {
             h2.insert(dest.key(), tx.clone());

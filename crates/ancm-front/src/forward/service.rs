@@ -113,11 +113,13 @@ where
     let dest = match target {
         Some(t) => Dest {
             addr: t.addr,
+            unix_socket: t.unix_socket.clone(),
             process: t.process.clone(),
         },
         None => match config.default_target {
             Some(addr) => Dest {
                 addr,
+                unix_socket: None,
                 process: None,
             },
             None => return failure(&ForwardError::NoTarget, None, req.method()),

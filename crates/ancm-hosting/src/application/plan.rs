@@ -79,6 +79,7 @@ impl LaunchPlan {
                 token: "",
                 http_auth: &context.http_auth,
                 websockets: context.websockets,
+                unix_socket: spec.unix_socket.then_some(""),
             },
             &environment::worker_env,
         )

@@ -24,6 +24,8 @@ pub(crate) struct EnvInputs<'a> {
     pub(crate) http_auth: &'a str,
     /// `ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED`.
     pub(crate) websockets: bool,
+    /// `ANCM_UNIX_SOCKET`, when the child is reached over a Unix-domain socket (§8.42).
+    pub(crate) unix_socket: Option<&'a str>,
 }
 
 /// The variables set on top of the worker's inherited environment (protocol §2.3), in order.
@@ -78,6 +80,9 @@ pub(crate) fn child_env(
     set(&mut table, env::PORT, inputs.port.to_owned());
     set(&mut table, env::APPL_PATH, inputs.app_path.to_owned());
     set(&mut table, env::TOKEN, inputs.token.to_owned());
+    if let Some(path) = inputs.unix_socket {
+        set(&mut table, env::ANCM_UNIX_SOCKET, path.to_owned());
+    }
     table
         .into_iter()
         .map(|(n, v)| (OsString::from(n), OsString::from(v)))
@@ -152,6 +157,7 @@ mod tests {
             token: "tok",
             http_auth: "anonymous;",
             websockets: true,
+            unix_socket: None,
         };
         let lookup = |n: &str| (n == "ASPNETCORE_HOSTINGSTARTUPASSEMBLIES").then(|| "A".to_owned());
         let table = child_env(&inputs, &lookup);

@@ -68,16 +68,20 @@ impl Admission {
         self.ready.record_answer(failed_at_port);
     }
 
-    /// After the request was answered `502`: if the child's port refuses connections, the
-    /// child is exiting (or no longer listens), so it serves no further request even before
-    /// its exit is recorded. Costs one loopback connect, on `502` answers only.
+    /// After the request was answered `502`: if the child's port (or Unix-domain socket)
+    /// refuses connections, the child is exiting (or no longer listens), so it serves no
+    /// further request even before its exit is recorded. Costs one local connect, on `502`
+    /// answers only.
     pub(crate) async fn check_after_bad_gateway(self) {
         let ready = Arc::clone(&self.ready);
         drop(self);
-        let addr = ready.target.addr;
-        let probe = tokio::time::timeout(PROBE_LIMIT, tokio::net::TcpStream::connect(addr)).await;
+        let addr = ready.target.transport();
+        let probe = tokio::time::timeout(PROBE_LIMIT, addr.connect()).await;
+        // A socket file its listener removed is as closed as a refused one.
         if let Ok(Err(error)) = probe
-            && error.kind() == std::io::ErrorKind::ConnectionRefused
+            && (error.kind() == std::io::ErrorKind::ConnectionRefused
+                || (ready.target.unix_socket.is_some()
+                    && error.kind() == std::io::ErrorKind::NotFound))
             && !ready.child.has_exited()
         {
             tracing::warn!(pid = ready.child.pid(), %addr, "the child's port refuses connections; the next request starts a new process");

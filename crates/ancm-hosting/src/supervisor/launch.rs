@@ -75,6 +75,8 @@ pub(crate) struct LaunchSpec {
     pub(crate) recycle: RecyclePolicy,
     /// Whether the backends start with the application, not on the first request.
     pub(crate) preload: bool,
+    /// Reach the children over a Unix-domain socket instead of TCP (§8.42).
+    pub(crate) unix_socket: bool,
 }
 
 impl std::fmt::Debug for LaunchSpec {
@@ -97,6 +99,7 @@ impl std::fmt::Debug for LaunchSpec {
             .field("health", &self.health)
             .field("recycle", &self.recycle)
             .field("preload", &self.preload)
+            .field("unix_socket", &self.unix_socket)
             .finish_non_exhaustive()
     }
 }
@@ -188,6 +191,10 @@ impl LaunchSpec {
             request_timeout: config.request_timeout,
             processes: usize::try_from(config.processes_per_application.clamp(1, 100)).unwrap_or(1),
             output,
+            unix_socket: unix_transport(
+                config.handler_setting(TRANSPORT_SETTING),
+                &context.site_dir,
+            ),
         }
     }
 
@@ -199,6 +206,30 @@ impl LaunchSpec {
     /// Whether web.config fixes `ASPNETCORE_PORT`, so two generations cannot run side by side.
     pub(crate) fn has_fixed_port(&self) -> bool {
         matches!(self.port, Ok(PortChoice::Fixed { .. }))
+    }
+}
+
+/// The handler setting that picks how the front reaches the children (an ancm-rs name, which
+/// ANCM ignores, §8.42): `tcp` (the default) or `unix`.
+pub(crate) const TRANSPORT_SETTING: &str = "backendTransport";
+
+/// Whether [`TRANSPORT_SETTING`]'s value asks for a Unix-domain socket. Any value but `tcp`
+/// or `unix` (any case), and `unix` off Unix, keep TCP with a warning.
+fn unix_transport(value: Option<&str>, site_dir: &std::path::Path) -> bool {
+    let Some(value) = value.map(str::trim) else {
+        return false;
+    };
+    let site = site_dir.display();
+    if value.eq_ignore_ascii_case("tcp") {
+        false
+    } else if value.eq_ignore_ascii_case("unix") {
+        if !cfg!(unix) {
+            tracing::warn!(%site, "handlerSetting {TRANSPORT_SETTING}=unix needs Unix-domain sockets, which the gateway supports on Unix only; using TCP");
+        }
+        cfg!(unix)
+    } else {
+        tracing::warn!(%site, value, "handlerSetting {TRANSPORT_SETTING} is neither tcp nor unix; using TCP");
+        false
     }
 }
 

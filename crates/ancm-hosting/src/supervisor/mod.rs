@@ -249,7 +249,7 @@ impl Shared {
         ready.retire();
         shutdown::stop_child(
             &ready.child,
-            Some(ready.target.addr),
+            Some(&ready.target),
             &self.spec.context.app_path,
             self.spec.shutdown,
             cause,

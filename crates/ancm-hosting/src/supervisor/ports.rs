@@ -78,6 +78,17 @@ pub(crate) fn random_free_port() -> Option<u16> {
     None
 }
 
+/// A new path for a child's Unix-domain socket (§8.42): `ancm-<gateway pid>-<random>.sock` in
+/// the temporary folder, short enough for `sun_path` wherever that folder is. The backend
+/// creates it with its umask (others cannot connect under the usual 022); the supervisor
+/// removes it when the child has exited.
+pub(crate) fn unix_socket_path() -> std::path::PathBuf {
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    std::env::temp_dir().join(format!("ancm-{}-{random:016x}.sock", std::process::id()))
+}
+
 /// Whether `port` can be bound on IPv4 loopback, and on IPv6 loopback where IPv6 exists.
 fn port_is_free(port: u16) -> bool {
     if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_err() {

@@ -1,11 +1,12 @@
 //! Is the child listening yet? (protocol §2.5 with §8.3: IPv4 or IPv6 loopback, a listener
-//! owned by the child or one of its descendants.)
+//! owned by the child or one of its descendants; or its Unix-domain socket, §8.42.)
 //!
-//! On Linux the kernel's listener tables (`/proc/net/tcp`, `/proc/net/tcp6`) are matched
-//! against the sockets held by the child's process group and descendants, so a listener of
-//! an unrelated process on the same port never counts. Elsewhere a loopback connect probe is
-//! used.
+//! On Linux the kernel's listener tables (`/proc/net/tcp`, `/proc/net/tcp6`, `/proc/net/unix`)
+//! are matched against the sockets held by the child's process group and descendants, so a
+//! listener of an unrelated process on the same port or path never counts. Elsewhere a
+//! connect probe is used.
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 
 /// A listener found on the child's port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,18 +18,72 @@ pub(crate) struct Listening {
     pub(crate) pid: Option<u32>,
 }
 
+/// How much of the kernel's TCP tables a [`check`] reads on Linux.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tables {
+    /// Only their leading listener entries: the kernel lists every listening socket before
+    /// the connections, so this costs the listeners, not the (maybe many thousand)
+    /// connections of a busy gateway.
+    Listeners,
+    /// All of them, in case a kernel ever lists them in another order.
+    Whole,
+}
+
 /// Checks once whether the child `pid` (leader of its own process group) or a descendant
 /// listens on `port`. Blocking: call from `spawn_blocking`.
-pub(crate) fn check(pid: u32, port: u16) -> Option<Listening> {
+pub(crate) fn check(pid: u32, port: u16, tables: Tables) -> Option<Listening> {
     #[cfg(target_os = "linux")]
     {
-        linux::check(pid, port)
+        linux::check(pid, port, tables)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = pid;
+        let _ = (pid, tables);
         probe(port)
     }
+}
+
+/// Checks once whether the child `pid` or a descendant listens on the Unix-domain socket
+/// `path`: `Some` with the listening process when known (Linux), `None` while nothing
+/// listens. Blocking: call from `spawn_blocking`.
+pub(crate) fn check_unix(pid: u32, path: &Path) -> Option<Option<u32>> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::check_unix(pid, path).map(Some)
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    {
+        let _ = pid;
+        std::os::unix::net::UnixStream::connect(path)
+            .is_ok()
+            .then_some(None)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (pid, path);
+        None
+    }
+}
+
+/// The inodes of the listening stream sockets bound to `path` in a `/proc/net/unix` table.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) fn parse_unix_table(text: &str, path: &Path) -> Vec<u64> {
+    // Num RefCount Protocol Flags Type St Inode Path; Flags 00010000 is __SO_ACCEPTCON (a
+    // listener), Type 0001 SOCK_STREAM.
+    let Some(path) = path.to_str() else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (flags, kind, inode) = (fields.get(3)?, fields.get(4)?, fields.get(6)?);
+            let listening = *flags == "00010000" && *kind == "0001";
+            (listening && fields.get(7..)?.join(" ") == path)
+                .then(|| inode.parse().ok())
+                .flatten()
+        })
+        .collect()
 }
 
 /// Connect probe: IPv4 loopback first, then IPv6.
@@ -126,10 +181,14 @@ mod linux {
     use std::collections::{HashMap, HashSet};
     use std::fs;
 
-    pub(super) fn check(pid: u32, port: u16) -> Option<Listening> {
+    pub(super) fn check(pid: u32, port: u16, tables: Tables) -> Option<Listening> {
         let mut entries = Vec::new();
         for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-            if let Ok(text) = fs::read_to_string(file) {
+            let text = match tables {
+                Tables::Whole => fs::read_to_string(file).ok(),
+                Tables::Listeners => leading_listeners(file),
+            };
+            if let Some(text) = text {
                 entries.extend(parse_tcp_table(&text, v6, port));
             }
         }
@@ -138,31 +197,7 @@ mod linux {
             return None;
         }
         let inodes: HashMap<u64, bool> = entries.iter().map(|e| (e.inode, e.v6)).collect();
-        let mut v4_owner = None;
-        let mut v6_owner = None;
-        for member in family(pid) {
-            let Ok(dir) = fs::read_dir(format!("/proc/{member}/fd")) else {
-                continue;
-            };
-            for fd in dir.flatten() {
-                let Ok(target) = fs::read_link(fd.path()) else {
-                    continue;
-                };
-                let Some(inode) = target
-                    .to_str()
-                    .and_then(|t| t.strip_prefix("socket:["))
-                    .and_then(|t| t.strip_suffix(']'))
-                    .and_then(|t| t.parse::<u64>().ok())
-                else {
-                    continue;
-                };
-                match inodes.get(&inode) {
-                    Some(false) => v4_owner = v4_owner.or(Some(member)),
-                    Some(true) => v6_owner = v6_owner.or(Some(member)),
-                    None => {}
-                }
-            }
-        }
+        let (v4_owner, v6_owner) = owners(pid, &inodes);
         // A dual-stack `::` listener also takes IPv4; prefer IPv4 when it surely works.
         if let Some(owner) = v4_owner {
             return Some(Listening {
@@ -174,6 +209,91 @@ mod linux {
             addr: SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
             pid: Some(owner),
         })
+    }
+
+    /// The header and the leading LISTEN lines of a `/proc/net/tcp*` table; the kernel makes
+    /// the rest only as far as it is read.
+    fn leading_listeners(file: &str) -> Option<String> {
+        use std::io::BufRead as _;
+        let mut lines = std::io::BufReader::new(fs::File::open(file).ok()?).lines();
+        let mut text = lines.next()?.ok()?;
+        for line in lines {
+            let Ok(line) = line else { break };
+            if line.split_whitespace().nth(3) != Some("0A") {
+                break;
+            }
+            text.push('\n');
+            text.push_str(&line);
+        }
+        Some(text)
+    }
+
+    /// The member of the child's family that listens on the Unix-domain socket `path`.
+    pub(super) fn check_unix(pid: u32, path: &Path) -> Option<u32> {
+        // A stat first: the table lists every Unix socket of the host.
+        if !path.exists() {
+            return None;
+        }
+        let text = fs::read_to_string("/proc/net/unix").ok()?;
+        let inodes: HashMap<u64, bool> = parse_unix_table(&text, path)
+            .into_iter()
+            .map(|inode| (inode, false))
+            .collect();
+        if inodes.is_empty() {
+            return None;
+        }
+        owners(pid, &inodes).0
+    }
+
+    /// The first members of the child's family holding one of `inodes`: (one whose inode is
+    /// marked `false`, one whose inode is marked `true`).
+    fn owners(pid: u32, inodes: &HashMap<u64, bool>) -> (Option<u32>, Option<u32>) {
+        // The child itself holds the listener in the common case: its own descriptors first,
+        // the whole process table (milliseconds on a busy host) only when they hold no
+        // `false` one, the kind callers prefer.
+        let (unmarked, marked) = holds(pid, inodes);
+        if unmarked {
+            return (Some(pid), marked.then_some(pid));
+        }
+        let mut v4_owner = None;
+        let mut v6_owner = None;
+        for member in family(pid) {
+            let (unmarked, marked) = holds(member, inodes);
+            if unmarked {
+                v4_owner = v4_owner.or(Some(member));
+            }
+            if marked {
+                v6_owner = v6_owner.or(Some(member));
+            }
+        }
+        (v4_owner, v6_owner)
+    }
+
+    /// Whether process `member` holds one of `inodes` marked `false`, and one marked `true`.
+    fn holds(member: u32, inodes: &HashMap<u64, bool>) -> (bool, bool) {
+        let (mut unmarked, mut marked) = (false, false);
+        let Ok(dir) = fs::read_dir(format!("/proc/{member}/fd")) else {
+            return (false, false);
+        };
+        for fd in dir.flatten() {
+            let Ok(target) = fs::read_link(fd.path()) else {
+                continue;
+            };
+            let Some(inode) = target
+                .to_str()
+                .and_then(|t| t.strip_prefix("socket:["))
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            match inodes.get(&inode) {
+                Some(false) => unmarked = true,
+                Some(true) => marked = true,
+                None => {}
+            }
+        }
+        (unmarked, marked)
     }
 
     /// The child, the members of its process group, and all their descendants.
@@ -244,12 +364,28 @@ mod linux {
             let port = l.local_addr().expect("addr").port();
             let me = std::process::id();
             // This test process is in the group of whoever started it, but it is `me`.
-            let found = super::check(me, port).expect("listening");
+            let found = super::check(me, port, super::Tables::Listeners).expect("listening");
+            assert_eq!(super::check(me, port, super::Tables::Whole), Some(found));
             assert_eq!(found.pid, Some(me));
             assert_eq!(found.addr.port(), port);
             assert!(found.addr.is_ipv4());
             // A process that does not exist owns nothing, even though the port is listened on.
-            assert_eq!(super::check(0x3fff_fff0, port), None);
+            assert_eq!(
+                super::check(0x3fff_fff0, port, super::Tables::Listeners),
+                None
+            );
+        }
+
+        #[test]
+        fn finds_own_unix_listener_and_ignores_others() {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("backend.sock");
+            let me = std::process::id();
+            assert_eq!(super::check_unix(me, &path), None);
+            let _listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+            assert_eq!(super::check_unix(me, &path), Some(me));
+            assert_eq!(super::check_unix(0x3fff_fff0, &path), None);
+            assert_eq!(super::check_unix(me, &dir.path().join("other.sock")), None);
         }
     }
 }
@@ -283,6 +419,25 @@ mod tests {
         assert_eq!(e.len(), 1);
         assert!(e[0].loopback_reachable);
         assert!(parse_tcp_table("header\ngarbage line\n", false, 1).is_empty());
+    }
+
+    #[test]
+    fn unix_table_parsing() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 111 /tmp/ancm-1-a.sock
+0000000000000000: 00000003 00000000 00000000 0001 03 222 /tmp/ancm-1-a.sock
+0000000000000000: 00000002 00000000 00010000 0002 01 333 /tmp/ancm-1-a.sock
+0000000000000000: 00000002 00000000 00010000 0001 01 444 /tmp/ancm-1-b.sock
+0000000000000000: 00000002 00000000 00010000 0001 01 555
+";
+        let path = std::path::Path::new("/tmp/ancm-1-a.sock");
+        // The listening stream socket only: not a connected one, not a datagram socket.
+        assert_eq!(parse_unix_table(table, path), [111]);
+        assert_eq!(
+            parse_unix_table(table, std::path::Path::new("/tmp/ancm-1-b.sock")),
+            [444]
+        );
+        assert!(parse_unix_table("header\ngarbage\n", path).is_empty());
     }
 
     #[test]

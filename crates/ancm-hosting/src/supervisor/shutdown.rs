@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use ancm_front::transport::Transport;
 use ancm_protocol::{AppPath, headers, shutdown};
 use bytes::Bytes;
 use http_body_util::Empty;
@@ -11,16 +12,18 @@ use hyper_util::rt::TokioIo;
 use super::process::{Child, Signal};
 use crate::status::ExitCause;
 
-/// Sends `POST {app path}/iisintegration` with `MS-ASPNETCORE-EVENT: shutdown` and the token;
-/// returns the status, or why no status came back.
+/// Sends `POST {app path}/iisintegration` with `MS-ASPNETCORE-EVENT: shutdown` and the token
+/// over `transport` (its `Host` is `addr`); returns the status, or why no status came back.
 pub(crate) async fn send_shutdown_message(
+    transport: &Transport,
     addr: SocketAddr,
     app_path: &AppPath,
     token: &ancm_protocol::PairingToken,
     timeout: Duration,
 ) -> Result<http::StatusCode, String> {
     let attempt = async {
-        let stream = tokio::net::TcpStream::connect(addr)
+        let stream = transport
+            .connect()
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -51,7 +54,7 @@ pub(crate) async fn send_shutdown_message(
 /// is gone.
 pub(crate) async fn stop_child(
     child: &Child,
-    addr: Option<SocketAddr>,
+    target: Option<&ancm_front::BackendTarget>,
     app_path: &AppPath,
     limit: Duration,
     cause: ExitCause,
@@ -65,8 +68,9 @@ pub(crate) async fn stop_child(
     let deadline = Instant::now() + limit;
     let remaining = || deadline.saturating_duration_since(Instant::now());
     let mut accepted = false;
-    if let Some(addr) = addr {
-        match send_shutdown_message(addr, app_path, child.token(), limit).await {
+    if let Some(target) = target {
+        let transport = target.transport();
+        match send_shutdown_message(&transport, target.addr, app_path, child.token(), limit).await {
             Ok(status) if status == shutdown::ACCEPTED => {
                 tracing::info!(
                     pid,

@@ -1,6 +1,8 @@
 //! Starting one slot's child: what a start decides once (rapid-fail check, how the port is
 //! chosen, the token), then up to two attempts, each spawning the child, waiting until it
 //! listens and cleaning up when it does not.
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,8 +18,18 @@ use crate::status::ExitCause;
 /// Attempts per start: a new port each, the same token.
 const ATTEMPTS: u32 = 2;
 
-/// How often readiness is looked at while the child starts.
-const POLL: Duration = Duration::from_millis(250);
+/// The first pause between readiness checks; each pause doubles up to [`POLL_MAX`]. A
+/// backend that listens within milliseconds is found within about a millisecond of it
+/// (protocol §8.43), where ANCM's fixed 250 ms made most first requests wait for the poll.
+const POLL_FIRST: Duration = Duration::from_millis(1);
+/// The longest pause between readiness checks: how late, at most, a slow starter is seen.
+const POLL_MAX: Duration = Duration::from_millis(10);
+/// A pause is at least this many times as long as the last check took, so the checks use at
+/// most about a fifth of a CPU however slow they are.
+const POLL_COST_FACTOR: u32 = 4;
+/// How often a check reads the kernel's whole TCP tables rather than their leading listeners
+/// (ANCM's interval): a listener is found even if a kernel ever lists sockets in another order.
+const WHOLE_TABLES_EVERY: Duration = Duration::from_millis(250);
 
 /// What a start decides once, before its attempts.
 struct Plan {
@@ -98,6 +110,10 @@ impl Supervisor {
                 }
             },
         };
+        let unix_socket: Option<Arc<Path>> = spec
+            .unix_socket
+            .then(|| Arc::from(ports::unix_socket_path()));
+        let unix_text = unix_socket.as_deref().map(Path::to_string_lossy);
         let env = environment::child_env(
             &EnvInputs {
                 config_vars: &spec.config_env,
@@ -106,12 +122,18 @@ impl Supervisor {
                 token: token.expose_secret(),
                 http_auth: &spec.context.http_auth,
                 websockets: spec.context.websockets,
+                unix_socket: unix_text.as_deref(),
             },
             &environment::worker_env,
         );
         let weak = Arc::downgrade(&self.shared);
         let stats = spec.context.stats.clone();
+        let socket_file = unix_socket.clone();
         let on_exit: process::OnExit = Box::new(move |pid: u32, status: &str, cause| {
+            if let Some(path) = &socket_file {
+                // The backend's listener is gone with it; nothing else uses the name.
+                let _ = std::fs::remove_file(path);
+            }
             let cause = match weak.upgrade() {
                 Some(shared) => child_exited(&shared, idx, pid, status, cause),
                 None => cause,
@@ -142,12 +164,13 @@ impl Supervisor {
         };
         spec.context.stats.started();
         tracing::info!(slot = idx, attempt, pid = child.pid(), port, program = %program, log_file = ?child.log_file(), "started the child process");
-        match self.wait_ready(&child, port).await {
+        match self.wait_ready(&child, port, unix_socket.as_deref()).await {
             Ok(listening) => {
                 let listener_pid = listening.pid.unwrap_or(child.pid());
-                tracing::info!(slot = idx, pid = child.pid(), listener_pid, addr = %listening.addr, "the child is listening");
+                tracing::info!(slot = idx, pid = child.pid(), listener_pid, addr = %listening.addr, unix_socket = ?unix_socket, "the child is listening");
                 let target = BackendTarget {
                     addr: listening.addr,
+                    unix_socket,
                     token: Some(token.clone()),
                     app_path: spec.context.app_path.clone(),
                     process: Some(Arc::new(Child::backend_process(listener_pid))),
@@ -176,15 +199,20 @@ impl Supervisor {
         }
     }
 
-    /// Waits up to `startupTimeLimit` for the child or a descendant to listen on `port`.
+    /// Waits up to `startupTimeLimit` for the child or a descendant to listen on `port`, or on
+    /// `unix_socket` when the child is reached over one (its address is then
+    /// `127.0.0.1:port`, a name for logs).
     async fn wait_ready(
         &self,
         child: &Child,
         port: u16,
+        unix_socket: Option<&Path>,
     ) -> Result<readiness::Listening, StartError> {
         let spec = &self.shared.spec;
         let deadline = Instant::now() + spec.startup;
         let pid = child.pid();
+        let mut pause = POLL_FIRST;
+        let mut whole_tables_at = Instant::now() + WHOLE_TABLES_EVERY;
         loop {
             if let Some(status) = child.exit_status() {
                 return Err(StartError::Exited {
@@ -196,13 +224,34 @@ impl Supervisor {
             if self.is_stopping() {
                 return Err(StartError::Stopping);
             }
-            let found = tokio::task::spawn_blocking(move || readiness::check(pid, port))
-                .await
-                .ok()
-                .flatten();
-            if let Some(listening) = found {
-                return Ok(listening);
-            }
+            let now = Instant::now();
+            let tables = if now >= whole_tables_at {
+                whole_tables_at = now + WHOLE_TABLES_EVERY;
+                readiness::Tables::Whole
+            } else {
+                readiness::Tables::Listeners
+            };
+            let unix_socket = unix_socket.map(Path::to_path_buf);
+            // The check's own time, without the wait for a blocking thread.
+            let checked = tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                let found = match unix_socket {
+                    Some(path) => {
+                        readiness::check_unix(pid, &path).map(|owner| readiness::Listening {
+                            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                            pid: owner,
+                        })
+                    }
+                    None => readiness::check(pid, port, tables),
+                };
+                (found, started.elapsed())
+            })
+            .await;
+            let cost = match checked {
+                Ok((Some(listening), _)) => return Ok(listening),
+                Ok((None, cost)) => cost,
+                Err(_) => Duration::ZERO,
+            };
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(StartError::Timeout {
@@ -212,8 +261,10 @@ impl Supervisor {
                     limit_s: spec.startup.as_secs(),
                 });
             }
+            let wait = pause.max(cost * POLL_COST_FACTOR);
+            pause = (pause * 2).min(POLL_MAX);
             // Wakes at once if the child exits.
-            child.wait_exit(remaining.min(POLL)).await;
+            child.wait_exit(remaining.min(wait)).await;
         }
     }
 }
