@@ -101,7 +101,8 @@ where
                             && resp.extensions().get::<SubStatus>() == Some(&SubStatus(3)),
                     );
                     if resp.status() == StatusCode::BAD_GATEWAY {
-                        admission.check_after_bad_gateway().await;
+                        // Boxed: on 502s only; kept out of every request's future.
+                        Box::pin(admission.check_after_bad_gateway()).await;
                     }
                     Ok(resp)
                 }

@@ -312,13 +312,15 @@ impl Supervisor {
                 .clone()
                 .find(|i| slots.get(*i).is_some_and(|s| !s.is_unhealthy()))
             {
-                return self.start_slot(free).await;
+                return Box::pin(self.start_slot(free)).await;
             }
             if let Some(admitted) = slots.get(idx).and_then(|s| s.admit(false)) {
                 return Ok(admitted);
             }
         }
-        self.start_slot(idx).await
+        // Boxed: starting a process is rare, and its large state would otherwise be part of
+        // every request's future (allocated, copied and moved per request).
+        Box::pin(self.start_slot(idx)).await
     }
 
     /// Starts every slot (used before switching to a new configuration).
