@@ -33,8 +33,9 @@ pin_project_lite::pin_project! {
     enum Kind {
         Full { data: Option<Bytes> },
         Stream { #[pin] inner: UnsyncBoxBody<Bytes, BoxError> },
-        // Unboxed: the backend's streamed response, one allocation less per response.
-        Backend { #[pin] inner: ResponseBody },
+        // Boxed, though it costs an allocation: inline it made every response 304 bytes
+        // instead of 144, and a response is moved through each layer's future on its way out.
+        Backend { inner: Pin<Box<ResponseBody>> },
     }
 }
 
@@ -75,7 +76,9 @@ impl Body {
     /// The backend's response body as the forwarder streams it.
     pub(crate) fn backend(inner: ResponseBody) -> Self {
         Body {
-            kind: Kind::Backend { inner },
+            kind: Kind::Backend {
+                inner: Box::pin(inner),
+            },
         }
     }
 }
@@ -115,7 +118,7 @@ impl http_body::Body for Body {
         match self.project().kind.project() {
             KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             KindProj::Stream { inner } => inner.poll_frame(cx),
-            KindProj::Backend { inner } => inner.poll_frame(cx),
+            KindProj::Backend { inner } => inner.as_mut().poll_frame(cx),
         }
     }
 
