@@ -73,10 +73,15 @@ impl ConnectionLimit {
         if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
             return Some(permit);
         }
-        tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        // Boxed: waiting is the exception, and its state would otherwise be part of every
+        // request's future.
+        Box::pin(tokio::time::timeout(
+            self.wait,
+            Arc::clone(&self.permits).acquire_owned(),
+        ))
+        .await
+        .ok()
+        .and_then(Result::ok)
     }
 }
 

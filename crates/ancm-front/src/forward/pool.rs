@@ -14,7 +14,7 @@
 //! Idle connections older than the idle timeout are closed lazily, with no timer: at
 //! checkout (the stack is ordered by age, so the first expired one means all below it are
 //! too) and at check-in (the oldest are pruned from the bottom).
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::{Pin, pin};
@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use foldhash::HashMap;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
@@ -166,44 +167,52 @@ struct Conn {
 
 impl Conn {
     /// Sends `req` and waits for the response head, at most `timeout`.
-    async fn send(
+    ///
+    /// The request is handed to the connection before the future exists, so the future
+    /// does not hold a second copy of it (every request's future is allocated and copied).
+    fn send(
         &mut self,
         req: Request<RequestBody>,
         timeout: RequestTimeout,
-    ) -> Result<
-        Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<RequestBody>>>,
-        ForwardError,
-    > {
+    ) -> impl Future<
+        Output = Result<
+            Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<RequestBody>>>,
+            ForwardError,
+        >,
+    > + '_ {
         let sent = self.tx.try_send_request(req);
-        let Some(limit) = timeout.limit() else {
-            return Ok(sent.await);
-        };
-        let deadline = tokio::time::Instant::now() + limit;
-        let timer = match &mut self.head_timer {
-            Some(timer) => {
-                timer.as_mut().reset(deadline);
+        let head_timer = &mut self.head_timer;
+        async move {
+            let Some(limit) = timeout.limit() else {
+                return Ok(sent.await);
+            };
+            let deadline = tokio::time::Instant::now() + limit;
+            let timer = match head_timer {
+                Some(timer) => {
+                    timer.as_mut().reset(deadline);
+                    timer
+                }
+                None => head_timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+            };
+            let mut sent = pin!(sent);
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(response) = sent.as_mut().poll(cx) {
+                    return Poll::Ready(Ok(response));
+                }
                 timer
-            }
-            None => self
-                .head_timer
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
-        };
-        let mut sent = pin!(sent);
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(response) = sent.as_mut().poll(cx) {
-                return Poll::Ready(Ok(response));
-            }
-            timer
-                .as_mut()
-                .poll(cx)
-                .map(|()| Err(ForwardError::ResponseTimeout(limit)))
-        })
-        .await
+                    .as_mut()
+                    .poll(cx)
+                    .map(|()| Err(ForwardError::ResponseTimeout(limit)))
+            })
+            .await
+        }
     }
 }
 
 #[derive(Debug)]
 pub(crate) struct Inner {
+    // foldhash, not SipHash: the idle map is looked up twice per request, and its keys are
+    // backend addresses, not client input.
     idle: Mutex<HashMap<Key, VecDeque<Idle>>>,
     h2: Mutex<HashMap<Key, http2::SendRequest<RequestBody>>>,
     config: PoolConfig,
@@ -280,8 +289,8 @@ impl Pool {
     pub(crate) fn new(config: PoolConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
-                idle: Mutex::new(HashMap::new()),
-                h2: Mutex::new(HashMap::new()),
+                idle: Mutex::new(HashMap::default()),
+                h2: Mutex::new(HashMap::default()),
                 config,
             }),
         }
@@ -436,14 +445,20 @@ impl Pool {
             };
             let (mut conn, idle_for) = match pooled {
                 Some((conn, idle_for)) => (conn, Some(idle_for)),
-                None => (self.connect_h1(&dest, timeout).await?, None),
+                // Boxed: a connect is rare next to the pooled path, and its state would
+                // otherwise make every request's future (moved and copied) larger.
+                None => (Box::pin(self.connect_h1(&dest, timeout)).await?, None),
             };
             let reused = idle_for.is_some();
             if reused && !conn.tx.is_ready() && conn.tx.ready().await.is_err() {
                 continue;
             }
             let replay = match idle_for {
-                Some(idle_for) if idle_for >= retry::MIN_IDLE_FOR_REPLAY => Replay::of(&req),
+                // Boxed: only connections idle for a while keep a copy, and it would
+                // otherwise widen every request's future.
+                Some(idle_for) if idle_for >= retry::MIN_IDLE_FOR_REPLAY => {
+                    Replay::of(&req).map(Box::new)
+                }
                 _ => None,
             };
             conn.heard.clear();

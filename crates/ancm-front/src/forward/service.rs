@@ -91,8 +91,20 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        // The head is rewritten here, before the future exists: the boxed future then holds
+        // only what the exchange needs, not the client's request as well (it is allocated
+        // and copied for every request, so its size is per-request cost).
+        let config = &self.shared.config;
+        let Some(dest) = Exchange::destination(config, &req) else {
+            return future::ResponseFuture::ready(failure(
+                &ForwardError::NoTarget,
+                None,
+                req.method(),
+            ));
+        };
+        let exchange = Exchange::prepare(config, req, dest);
         let shared = Arc::clone(&self.shared);
-        future::ResponseFuture::inner(Box::pin(async move { Ok(forward(&shared, req).await) }))
+        future::ResponseFuture::inner(Box::pin(async move { Ok(exchange.run(&shared).await) }))
     }
 }
 
@@ -103,112 +115,149 @@ pub type ResponseFuture = future::ResponseFuture<
     Body,
 >;
 
-async fn forward<B>(shared: &Shared, req: Request<B>) -> Response<Body>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let config = &shared.config;
-    let target = req.extensions().get::<BackendTarget>();
-    let dest = match target {
-        Some(t) => Dest {
-            addr: t.addr,
-            unix_socket: t.unix_socket.clone(),
-            process: t.process.clone(),
-        },
-        None => match config.default_target {
-            Some(addr) => Dest {
+/// A request ready for its backend: the head rewritten for the backend leg, the body
+/// wrapped, and what the exchange needs to know besides.
+struct Exchange {
+    out: Request<RequestBody>,
+    dest: Dest,
+    timeout: RequestTimeout,
+    method: Method,
+    client_upgrade: Option<OnUpgrade>,
+    use_h2: bool,
+}
+
+impl Exchange {
+    /// Where `req` goes: its [`BackendTarget`], else the default target; `None` without
+    /// either.
+    fn destination<B>(config: &ForwardConfig, req: &Request<B>) -> Option<Dest> {
+        match req.extensions().get::<BackendTarget>() {
+            Some(t) => Some(Dest {
+                addr: t.addr,
+                unix_socket: t.unix_socket.clone(),
+                process: t.process.clone(),
+            }),
+            None => config.default_target.map(|addr| Dest {
                 addr,
                 unix_socket: None,
                 process: None,
-            },
-            None => return failure(&ForwardError::NoTarget, None, req.method()),
-        },
-    };
-    let addr = dest.addr;
-    // The backend's own requestTimeout wins (it follows web.config recycles).
-    let timeout = target
-        .map_or(RequestTimeout::Inherit, |t| t.request_timeout)
-        .or(config.request_timeout);
-    let (mut parts, body) = req.into_parts();
-    let method = parts.method.clone();
-    // Only a request that still names an upgrade (the hop-by-hop layer keeps just the
-    // WebSocket one) can switch protocols; take the client side's upgrade handle now,
-    // before the request leaves for the backend.
-    let client_upgrade = if parts.headers.contains_key(header::UPGRADE) {
-        parts.extensions.remove::<OnUpgrade>()
-    } else {
-        None
-    };
-    // An upgrade needs HTTP/1.1 on the backend leg even when h2c is on.
-    let use_h2 = config.http2 && !parts.headers.contains_key(header::UPGRADE);
-
-    let host = match parts.headers.get(header::HOST) {
-        Some(host) => Some(host.clone()),
-        // HTTP/2 clients send :authority instead of Host (protocol §1.3 step 1: the backend sees
-        // the client's host, never the backend's address; without one it gets none, and
-        // `host::ValidateHostLayer` refuses such requests before they get here).
-        None => parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
-    };
-    parts.uri = match target_uri(&method, &parts.uri, use_h2, host.as_ref()) {
-        Some(uri) => uri,
-        None => std::mem::take(&mut parts.uri),
-    };
-    if use_h2 {
-        // The authority travels as :authority; a Host header next to it is redundant.
-        parts.headers.remove(header::HOST);
-        parts.version = Version::HTTP_2;
-    } else {
-        if let Some(host) = host
-            && !parts.headers.contains_key(header::HOST)
-        {
-            parts.headers.insert(header::HOST, host);
+            }),
         }
+    }
+
+    /// Rewrites `req` for the backend leg to `dest`.
+    fn prepare<B>(config: &ForwardConfig, req: Request<B>, dest: Dest) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let target = req.extensions().get::<BackendTarget>();
+        // The backend's own requestTimeout wins (it follows web.config recycles).
+        let timeout = target
+            .map_or(RequestTimeout::Inherit, |t| t.request_timeout)
+            .or(config.request_timeout);
+        let (mut parts, body) = req.into_parts();
+        let method = parts.method.clone();
+        // Only a request that still names an upgrade (the hop-by-hop layer keeps just the
+        // WebSocket one) can switch protocols; take the client side's upgrade handle now,
+        // before the request leaves for the backend.
+        let upgrade = parts.headers.contains_key(header::UPGRADE);
+        let client_upgrade = if upgrade {
+            parts.extensions.remove::<OnUpgrade>()
+        } else {
+            None
+        };
+        // An upgrade needs HTTP/1.1 on the backend leg even when h2c is on.
+        let use_h2 = config.http2 && !upgrade;
+
+        let host = match parts.headers.get(header::HOST) {
+            Some(host) => Some(host.clone()),
+            // HTTP/2 clients send :authority instead of Host (protocol §1.3 step 1: the backend sees
+            // the client's host, never the backend's address; without one it gets none, and
+            // `host::ValidateHostLayer` refuses such requests before they get here).
+            None => parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+        };
+        parts.uri = match target_uri(&method, &parts.uri, use_h2, host.as_ref()) {
+            Some(uri) => uri,
+            None => std::mem::take(&mut parts.uri),
+        };
+        if use_h2 {
+            // The authority travels as :authority; a Host header next to it is redundant.
+            parts.headers.remove(header::HOST);
+            parts.version = Version::HTTP_2;
+        } else {
+            if let Some(host) = host
+                && !parts.headers.contains_key(header::HOST)
+            {
+                parts.headers.insert(header::HOST, host);
+            }
+            parts.version = Version::HTTP_11;
+        }
+        // The client's extensions (connection facts, targets, tokens) stay on this side.
+        parts.extensions = http::Extensions::new();
+        Self {
+            out: Request::from_parts(parts, RequestBody::new(body, timeout)),
+            dest,
+            timeout,
+            method,
+            client_upgrade,
+            use_h2,
+        }
+    }
+
+    /// Sends the request and turns the backend's answer into the client's response.
+    async fn run(self, shared: &Shared) -> Response<Body> {
+        let Self {
+            out,
+            dest,
+            timeout,
+            method,
+            client_upgrade,
+            use_h2,
+        } = self;
+        let addr = dest.addr;
+        let method = &method;
+        let limit = &shared.config.connection_limit;
+        let Some(permit) = limit.acquire().await else {
+            let err = ForwardError::ConnectionLimit {
+                max: limit.max(),
+                waited: limit.max_wait(),
+            };
+            return failure(&err, Some(addr), method);
+        };
+        let (resp, checkout) = if use_h2 {
+            // Boxed: h2c is opt-in, and its larger state would otherwise grow every request's
+            // future.
+            match Box::pin(shared.pool.send_h2(&dest, out, timeout)).await {
+                Ok(resp) => (resp, Checkout::stream(permit)),
+                Err(err) => return failure(&err, Some(addr), method),
+            }
+        } else {
+            match shared.pool.send_h1(dest, out, timeout, permit).await {
+                Ok(sent) => sent,
+                Err(err) => return failure(&err, Some(addr), method),
+            }
+        };
+
+        let (mut parts, incoming) = resp.into_parts();
+        // hyper's HTTP/1.1 server writes `HTTP/1.1` (or 1.0 to 1.0 clients) either way; a
+        // backend's 1.0 status line must not leak into the client connection's framing.
         parts.version = Version::HTTP_11;
-    }
-    // The client's extensions (connection facts, targets, tokens) stay on this side.
-    parts.extensions = http::Extensions::new();
-    let out = Request::from_parts(parts, RequestBody::new(body, timeout));
-
-    let limit = &config.connection_limit;
-    let Some(permit) = limit.acquire().await else {
-        let err = ForwardError::ConnectionLimit {
-            max: limit.max(),
-            waited: limit.max_wait(),
-        };
-        return failure(&err, Some(addr), &method);
-    };
-    let (resp, checkout) = if use_h2 {
-        match shared.pool.send_h2(&dest, out, timeout).await {
-            Ok(resp) => (resp, Checkout::stream(permit)),
-            Err(err) => return failure(&err, Some(addr), &method),
+        if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+            let backend_upgrade = parts.extensions.remove::<OnUpgrade>();
+            let (Some(client_upgrade), Some(backend_upgrade)) = (client_upgrade, backend_upgrade)
+            else {
+                return failure(&ForwardError::UpgradeUnavailable, Some(addr), method);
+            };
+            super::upgrade::spawn_tunnel(client_upgrade, backend_upgrade, checkout, addr);
+            drop(incoming);
+            return Response::from_parts(parts, Body::empty());
         }
-    } else {
-        match shared.pool.send_h1(dest, out, timeout, permit).await {
-            Ok(sent) => sent,
-            Err(err) => return failure(&err, Some(addr), &method),
-        }
-    };
-
-    let (mut parts, incoming) = resp.into_parts();
-    // hyper's HTTP/1.1 server writes `HTTP/1.1` (or 1.0 to 1.0 clients) either way; a
-    // backend's 1.0 status line must not leak into the client connection's framing.
-    parts.version = Version::HTTP_11;
-    if parts.status == StatusCode::SWITCHING_PROTOCOLS {
-        let backend_upgrade = parts.extensions.remove::<OnUpgrade>();
-        let (Some(client_upgrade), Some(backend_upgrade)) = (client_upgrade, backend_upgrade)
-        else {
-            return failure(&ForwardError::UpgradeUnavailable, Some(addr), &method);
-        };
-        super::upgrade::spawn_tunnel(client_upgrade, backend_upgrade, checkout, addr);
-        drop(incoming);
-        return Response::from_parts(parts, Body::empty());
+        let body = ResponseBody::new(incoming, timeout, checkout);
+        Response::from_parts(parts, Body::backend(body))
     }
-    let body = ResponseBody::new(incoming, timeout, checkout);
-    Response::from_parts(parts, Body::backend(body))
 }
 
 /// The request-target for the backend: origin-form (`/path?query`) on HTTP/1.1, absolute
