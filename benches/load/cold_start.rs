@@ -51,7 +51,8 @@ fn options() -> Result<Options, BoxError> {
     }
     Ok(Options {
         ancm: ancm.ok_or("--ancm PATH is required")?,
-        backend: backend.ok_or("--backend PATH is required")?,
+        // web.config's processPath is relative to the site folder, a temporary directory.
+        backend: std::fs::canonicalize(backend.ok_or("--backend PATH is required")?)?,
         runs: runs.max(1),
     })
 }
@@ -128,7 +129,7 @@ fn through_ancm(ancm: &Path, site: &Path) -> Result<Duration, BoxError> {
         stream.read_to_end(&mut response)?;
         let took = since.elapsed();
         if !response.starts_with(b"HTTP/1.1 200") {
-            let head = String::from_utf8_lossy(&response[..response.len().min(40)]).into_owned();
+            let head = String::from_utf8_lossy(&response[..response.len().min(600)]).into_owned();
             return Err(format!("the first request got {head:?}").into());
         }
         Ok(took)

@@ -37,6 +37,8 @@ mod rapid_fail;
 pub(crate) mod readiness;
 pub(crate) mod recycle_policy;
 pub(crate) mod shutdown;
+#[cfg(target_os = "linux")]
+mod sock_diag;
 mod start;
 pub(crate) mod stdout;
 #[cfg(windows)]

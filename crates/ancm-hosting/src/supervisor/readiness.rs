@@ -182,16 +182,11 @@ mod linux {
     use std::fs;
 
     pub(super) fn check(pid: u32, port: u16, tables: Tables) -> Option<Listening> {
-        let mut entries = Vec::new();
-        for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-            let text = match tables {
-                Tables::Whole => fs::read_to_string(file).ok(),
-                Tables::Listeners => leading_listeners(file),
-            };
-            if let Some(text) = text {
-                entries.extend(parse_tcp_table(&text, v6, port));
-            }
-        }
+        // The kernel's listener table over netlink; `/proc` where that is refused.
+        let mut entries = match crate::supervisor::sock_diag::listeners(port) {
+            Some(entries) => entries,
+            None => proc_listeners(port, tables),
+        };
         entries.retain(|e| e.loopback_reachable);
         if entries.is_empty() {
             return None;
@@ -209,6 +204,21 @@ mod linux {
             addr: SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
             pid: Some(owner),
         })
+    }
+
+    /// The LISTEN entries on `port` of `/proc/net/tcp` and `/proc/net/tcp6`.
+    fn proc_listeners(port: u16, tables: Tables) -> Vec<ListenEntry> {
+        let mut entries = Vec::new();
+        for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+            let text = match tables {
+                Tables::Whole => fs::read_to_string(file).ok(),
+                Tables::Listeners => leading_listeners(file),
+            };
+            if let Some(text) = text {
+                entries.extend(parse_tcp_table(&text, v6, port));
+            }
+        }
+        entries
     }
 
     /// The header and the leading LISTEN lines of a `/proc/net/tcp*` table; the kernel makes
