@@ -496,10 +496,14 @@ fn flag_limits(args: &RunArgs, defaults: RequestLimits) -> RequestLimits {
 pub(crate) fn router(applications: &[Hosted], observability: &Observability) -> Router {
     let routes: Vec<Route> = applications
         .iter()
-        .map(|hosted| Route {
-            path: hosted.path.clone(),
-            app: hosted.app.clone(),
-            stack: stack(hosted),
+        .map(|hosted| {
+            let limits = hosted.app.request_limits();
+            Route {
+                path: hosted.path.clone(),
+                app: hosted.app.clone(),
+                stack: stack(hosted, limits),
+                limits,
+            }
         })
         .collect();
     Router {
@@ -509,7 +513,7 @@ pub(crate) fn router(applications: &[Hosted], observability: &Observability) -> 
     }
 }
 
-fn stack(hosted: &Hosted) -> AppStack {
+fn stack(hosted: &Hosted, limits: RequestLimits) -> AppStack {
     let app = &hosted.app;
     let forwarder = Forwarder::new(hosted.forward.clone());
     hosted
@@ -528,10 +532,10 @@ fn stack(hosted: &Hosted) -> AppStack {
     });
     // The trace context first, so every response has one, also the front's own answers.
     // Limits next, as IIS's request filtering runs before the module: an oversize request
-    // starts no backend. Each request carries its application's current limits (the
-    // router inserts them), so the layer's own are only the fallback.
+    // starts no backend. The layer enforces the limits of the stack's start; a request
+    // carries its application's current limits when a recycle changed them since.
     PropagateTraceLayer::new().layer(
-        LimitsLayer::new(app.request_limits()).layer(app.layer().layer(ancm.layer(forwarder))),
+        LimitsLayer::new(limits).layer(app.layer().layer(ancm.layer(forwarder))),
     )
 }
 
@@ -541,6 +545,8 @@ struct Route {
     path: AppPath,
     app: Application,
     stack: AppStack,
+    /// The limits `stack` was built with.
+    limits: RequestLimits,
 }
 
 /// Picks the application whose path the request is under (longest first); 404 otherwise.
@@ -576,8 +582,13 @@ impl Router {
     {
         match index.and_then(|i| self.routes.get(i)) {
             Some(route) => {
-                // web.config's limits follow its recycles: read them for each request.
-                req.extensions_mut().insert(route.app.request_limits());
+                // web.config's limits follow its recycles: read them for each request, and
+                // hand them on only when they differ from the stack's (an insert is an
+                // allocation, and with the others a growth of the extensions map).
+                let limits = route.app.request_limits();
+                if limits != route.limits {
+                    req.extensions_mut().insert(limits);
+                }
                 // The trace, limits and application layers are always ready: the last
                 // awaits its inner service in the call.
                 Either::Left(route.stack.clone().call(req))
