@@ -494,6 +494,13 @@ fn flag_limits(args: &RunArgs, defaults: RequestLimits) -> RequestLimits {
 /// and its own observer (counters no other thread writes). `ancm doctor` sends its request
 /// through it too.
 pub(crate) fn router(applications: &[Hosted], observability: &Observability) -> Router {
+    let observer = observability.observer();
+    // The observer reads each response's trace context; without one nothing does.
+    let trace = if observer.records() {
+        PropagateTraceLayer::new()
+    } else {
+        PropagateTraceLayer::request_only()
+    };
     let routes: Vec<Route> = applications
         .iter()
         .map(|hosted| {
@@ -501,19 +508,19 @@ pub(crate) fn router(applications: &[Hosted], observability: &Observability) -> 
             Route {
                 path: hosted.path.clone(),
                 app: hosted.app.clone(),
-                stack: stack(hosted, limits),
+                stack: stack(hosted, limits, trace),
                 limits,
             }
         })
         .collect();
     Router {
         routes: routes.into(),
-        not_found: PropagateTraceLayer::new().layer(NoApplication),
-        observer: observability.observer(),
+        not_found: trace.layer(NoApplication),
+        observer,
     }
 }
 
-fn stack(hosted: &Hosted, limits: RequestLimits) -> AppStack {
+fn stack(hosted: &Hosted, limits: RequestLimits, trace: PropagateTraceLayer) -> AppStack {
     let app = &hosted.app;
     let forwarder = Forwarder::new(hosted.forward.clone());
     hosted
@@ -534,9 +541,7 @@ fn stack(hosted: &Hosted, limits: RequestLimits) -> AppStack {
     // Limits next, as IIS's request filtering runs before the module: an oversize request
     // starts no backend. The layer enforces the limits of the stack's start; a request
     // carries its application's current limits when a recycle changed them since.
-    PropagateTraceLayer::new().layer(
-        LimitsLayer::new(limits).layer(app.layer().layer(ancm.layer(forwarder))),
-    )
+    trace.layer(LimitsLayer::new(limits).layer(app.layer().layer(ancm.layer(forwarder))))
 }
 
 /// One application under the router.
