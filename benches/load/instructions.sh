@@ -33,14 +33,28 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port in 20000-47999: ASPNETCORE_PORT must lie in 1025-48000 (protocol §2.3).
+free_port() {
+  python3 -c '
+import random, socket
+while True:
+    p = random.randint(20000, 47999)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(p)
+    break'
+}
 
-wait_up() { # PORT
-  for _ in $(seq 1 150); do
+wait_up() { # PORT LOG
+  for _ in $(seq 1 300); do
     curl -fsS -o /dev/null "http://127.0.0.1:$1/" 2>/dev/null && return 0
     sleep 0.2
   done
-  echo "nothing answers on $1" >&2
+  echo "nothing answers on $1; the last lines of its log:" >&2
+  tail -5 "$2" >&2
   return 1
 }
 
@@ -78,7 +92,7 @@ XML
     "$2" run "$site" --listen "127.0.0.1:$port" 2>"$WORK/$1.log" &
   PIDS+=($!)
   eval "${1//-/_}_PID=$! ${1//-/_}_PORT=$port"
-  wait_up "$port"
+  wait_up "$port" "$WORK/$1.log"
 }
 
 start_nginx() {
@@ -112,7 +126,7 @@ CONF
     nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx.log" &
   PIDS+=($!)
   nginx_PID=$! nginx_PORT=$port
-  wait_up "$port"
+  wait_up "$port" "$WORK/nginx.log"
 }
 
 start_ancm ancm "$ANCM"
