@@ -27,19 +27,20 @@ for _ in $(seq 1 50); do
     curl -fsS -o /dev/null http://127.0.0.1:5000/ 2>/dev/null && break
   sleep 0.1
 done
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime and stime of the whole process (every thread), in clock ticks.
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for _ in $(seq 1 "$ROUNDS"); do
   for variant in with without; do
     if [ "$variant" = with ]; then pid=$WITH; port=$PORT; else pid=$WITHOUT; port=5000; fi
-    before=$(ticks "$pid")
+    read -r user0 sys0 < <(ticks "$pid")
     out=$(taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" "${HEADERS[@]}" "http://127.0.0.1:$port/")
-    after=$(ticks "$pid")
+    read -r user1 sys1 < <(ticks "$pid")
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
     bad=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
     [ -n "$bad" ] && echo "WARNING: $variant: $bad non-2xx responses" >&2
-    awk -v v="$variant" -v t=$((after - before)) -v n="$reqs" -v hz="$(getconf CLK_TCK)" \
-      'BEGIN {printf "%-8s %8d requests  %6.2f us CPU per request\n", v " layer", n, t / hz / n * 1e6}'
+    awk -v v="$variant" -v u=$((user1 - user0)) -v s=$((sys1 - sys0)) -v n="$reqs" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN {f = 1e6 / hz / n; printf "%-8s %8d requests  %6.2f us CPU per request (user %5.2f, kernel %5.2f)\n", v " layer", n, (u + s) * f, u * f, s * f}'
   done
 done
 echo "load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -37,7 +37,7 @@ def group(key):
         return "libc memcpy/memset"
     if source.startswith("./") or "libc.so" in key:
         return "libc, other"
-    m = re.search(r"/crates/([^/]+)/src/", source)
+    m = re.search(r"(?:^|/)crates/([^/]+)/src/", source)
     if m:
         return m.group(1)
     m = re.search(r"/src/index\.crates\.io-[^/]+/([^/]+?)-\d+\.\d+\.\d+[^/]*/", source)

@@ -38,6 +38,7 @@ use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use tower_layer::Layer as _;
 
 use crate::extensions::TraceContext;
+use crate::headers::{self, Lines};
 use crate::step::{Step, step_middleware};
 
 /// Reads the trace context; see the [module docs](self).
@@ -83,19 +84,24 @@ impl Step for TraceContextStep {
 
 /// The trace context of `headers`: one valid `traceparent` line, and its valid `tracestate`.
 fn read(headers: &HeaderMap) -> Option<TraceContext> {
-    let mut lines = headers.get_all(TRACEPARENT).iter();
-    let first = lines.next()?;
-    if lines.next().is_some() {
-        return None;
-    }
+    // Both headers in one pass, without hashing their names.
+    let [parent, state] = headers::find(headers, [&TRACEPARENT, &TRACESTATE]);
+    let first = match parent {
+        Lines {
+            first: Some(first),
+            more: false,
+        } => first,
+        _ => return None,
+    };
     let parent = TraceParent::parse(first.as_bytes())?;
-    Some(TraceContext::new(parent, tracestate(headers)))
+    Some(TraceContext::new(parent, tracestate(headers, state)))
 }
 
-fn tracestate(headers: &HeaderMap) -> Option<HeaderValue> {
-    let mut lines = headers.get_all(TRACESTATE).iter();
-    let first = lines.next()?;
-    if lines.next().is_none() {
+/// The valid `tracestate` of `headers`, whose lines `lines` is what
+/// [`find`](headers::find) saw.
+fn tracestate(headers: &HeaderMap, lines: Lines<'_>) -> Option<HeaderValue> {
+    let first = lines.first?;
+    if !lines.more {
         return is_valid_tracestate(first.as_bytes()).then(|| first.clone());
     }
     let joined = headers

@@ -248,8 +248,8 @@ impl ForwardedStep {
         }
         let mut rewrites: [Option<Rewrite>; 4] = Default::default();
         if applied {
-            for (walk, rewrite) in walks.into_iter().zip(&mut rewrites) {
-                *rewrite = walk.and_then(|walk| walk.finish(peer));
+            for (walk, rewrite) in walks.iter_mut().zip(&mut rewrites) {
+                *rewrite = walk.take().and_then(|walk| walk.finish(peer));
             }
         }
         Ok(rewrites)
@@ -267,7 +267,7 @@ impl Step for ForwardedStep {
                 .and_then(Scheme::parse)
                 .unwrap_or(Scheme::HTTP),
         };
-        let rewrites = match self.accept(req.headers(), peer) {
+        let mut rewrites = match self.accept(req.headers(), peer) {
             Ok(rewrites) => rewrites,
             Err(UnparsableAppendedFor) => {
                 // Never the value: it may be anything a client managed to put there.
@@ -280,7 +280,7 @@ impl Step for ForwardedStep {
             }
         };
         let mut client = peer;
-        for Rewrite { value, kept } in rewrites.into_iter().flatten() {
+        for Rewrite { value, kept } in rewrites.iter_mut().filter_map(Option::take) {
             // Each removes the forwarded header before inserting, so the map rarely grows.
             match value {
                 Value::For(endpoint) => {

@@ -55,12 +55,17 @@ pub(super) fn read<'a>(
         Lines {
             first: Some(line),
             more: false,
-        } => match std::str::from_utf8(line.as_bytes()) {
+        } => match line.to_str() {
+            // Visible ASCII, as a proxy writes it: the same text `from_utf8` gives, found
+            // with a cheaper check.
             Ok(text) => text,
-            Err(_) => {
-                push_lossy(joined, line.as_bytes());
-                joined
-            }
+            Err(_) => match std::str::from_utf8(line.as_bytes()) {
+                Ok(text) => text,
+                Err(_) => {
+                    push_lossy(joined, line.as_bytes());
+                    joined
+                }
+            },
         },
         Lines { more: true, .. } => {
             for (i, line) in headers.get_all(name).iter().enumerate() {
