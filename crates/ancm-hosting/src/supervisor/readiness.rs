@@ -5,7 +5,7 @@
 //! are matched against the sockets held by the child's process group and descendants, so a
 //! listener of an unrelated process on the same port or path never counts. Elsewhere a
 //! connect probe is used.
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 /// A listener found on the child's port.
@@ -156,22 +156,27 @@ fn hex_addr_loopback_reachable(hex: &str, v6: bool) -> bool {
         .collect();
     let Some(words) = words else { return false };
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
-    if v6 {
-        let Ok(b) = <[u8; 16]>::try_from(bytes.as_slice()) else {
-            return false;
-        };
-        let ip = Ipv6Addr::from(b);
-        ip.is_loopback()
-            || ip.is_unspecified()
-            || ip
-                .to_ipv4_mapped()
-                .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified())
+    let ip = if v6 {
+        <[u8; 16]>::try_from(bytes.as_slice()).map(|b| IpAddr::V6(Ipv6Addr::from(b)))
     } else {
-        let Ok(b) = <[u8; 4]>::try_from(bytes.as_slice()) else {
-            return false;
-        };
-        let ip = Ipv4Addr::from(b);
-        ip.is_loopback() || ip.is_unspecified()
+        <[u8; 4]>::try_from(bytes.as_slice()).map(|b| IpAddr::V4(Ipv4Addr::from(b)))
+    };
+    ip.is_ok_and(loopback_reachable)
+}
+
+/// Whether a listener bound to `ip` takes connections to a loopback address: `ip` is
+/// loopback or unspecified (also as an IPv4-mapped IPv6 address).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) fn loopback_reachable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified())
+        }
     }
 }
 

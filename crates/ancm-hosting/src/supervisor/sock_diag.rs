@@ -4,6 +4,7 @@
 //! microseconds however many connections the host has. Reading `/proc/net/tcp6` to its end,
 //! by contrast, walks the whole established-socket hash (about 5 ms on an idle 24 GiB VM),
 //! and the readiness poll waits four times what a look cost (protocol §8.43).
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use nix::sys::socket::{
 };
 use nix::sys::time::{TimeVal, TimeValLike};
 
-use super::readiness::ListenEntry;
+use super::readiness::{ListenEntry, loopback_reachable};
 
 // linux/netlink.h, linux/sock_diag.h, linux/inet_diag.h.
 const NLMSG_HDR_LEN: usize = 16;
@@ -138,22 +139,16 @@ fn entry(msg: &[u8], port: u16) -> Option<ListenEntry> {
     }
     let src = &msg[8..24];
     let inode = u64::from(ne_u32(msg, MSG_LEN - 4));
-    let loopback_reachable = if v6 {
+    let ip = if v6 {
         let octets: [u8; 16] = src.try_into().ok()?;
-        let ip = std::net::Ipv6Addr::from(octets);
-        ip.is_loopback()
-            || ip.is_unspecified()
-            || ip
-                .to_ipv4_mapped()
-                .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified())
+        IpAddr::from(octets)
     } else {
-        let ip = std::net::Ipv4Addr::new(src[0], src[1], src[2], src[3]);
-        ip.is_loopback() || ip.is_unspecified()
+        IpAddr::from([src[0], src[1], src[2], src[3]])
     };
     Some(ListenEntry {
         v6,
         inode,
-        loopback_reachable,
+        loopback_reachable: loopback_reachable(ip),
     })
 }
 
