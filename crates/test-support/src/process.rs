@@ -170,6 +170,26 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port within 1025-48000 in 100 tries");
 }
 
+/// A loopback port for a gateway's `--listen`: free on 127.0.0.1, and above 48000 where the
+/// system's ephemeral range reaches that far. A gateway started by another test picks its
+/// backends' ports in 10000–48000 (and so does [`free_port`]); a port above that range cannot
+/// be taken by one of them between this pick and the gateway's bind, which made the gateway
+/// fail to bind and the test talk to someone else's backend.
+///
+/// # Panics
+///
+/// If no free port turns up in 100 tries.
+pub fn free_listen_port() -> u16 {
+    for _ in 0..100 {
+        let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback port");
+        let port = v4.local_addr().expect("its address").port();
+        if port > 48_000 {
+            return port;
+        }
+    }
+    free_port()
+}
+
 /// Whether process `pid` runs: it exists and has not exited (a zombie, whose parent has not
 /// collected its status yet, has).
 pub fn is_running(pid: u32) -> bool {
@@ -376,7 +396,7 @@ impl Gateway {
         args: &[&str],
         log: Option<NamedTempFile>,
     ) -> Gateway {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_listen_port()));
         let child = command
             .arg("run")
             .arg(site)
