@@ -1,8 +1,9 @@
 //! Is the child listening yet? (protocol §2.5 with §8.3: IPv4 or IPv6 loopback, a listener
 //! owned by the child or one of its descendants; or its Unix-domain socket, §8.42.)
 //!
-//! On Linux the kernel's listener tables (`/proc/net/tcp`, `/proc/net/tcp6`, `/proc/net/unix`)
-//! are matched against the sockets held by the child's process group and descendants, so a
+//! On Linux the kernel's listening sockets (TCP over netlink `sock_diag`, else
+//! `/proc/net/tcp` and `/proc/net/tcp6`; `/proc/net/unix`) are matched against the sockets
+//! held by the child's process group and descendants, so a
 //! listener of an unrelated process on the same port or path never counts. Elsewhere a
 //! connect probe is used.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

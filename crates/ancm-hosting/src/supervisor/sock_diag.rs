@@ -34,6 +34,9 @@ const REQ_LEN: usize = 4 + 4 + 48;
 const MSG_LEN: usize = 4 + 48 + 5 * 4;
 /// A dump of listeners answers at once; this only bounds a kernel that does not.
 const RECV_TIMEOUT: Duration = Duration::from_millis(500);
+/// Datagrams read per dump at most (each holds up to about 100 listeners); past that the
+/// caller reads `/proc` instead.
+const MAX_DATAGRAMS: usize = 1024;
 
 /// The LISTEN sockets on `port` of both address families; `None` when the kernel could not
 /// be asked (no netlink, a seccomp filter), so the caller reads `/proc` instead.
@@ -59,13 +62,20 @@ pub(crate) fn listeners(port: u16) -> Option<Vec<ListenEntry>> {
             MsgFlags::empty(),
         )
         .ok()?;
-        loop {
+        let mut done = false;
+        for _ in 0..MAX_DATAGRAMS {
             let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).ok()?;
             match parse(buf.get(..n)?, seq, port, &mut out) {
                 Parsed::More => {}
-                Parsed::Done => break,
+                Parsed::Done => {
+                    done = true;
+                    break;
+                }
                 Parsed::Failed => return None,
             }
+        }
+        if !done {
+            return None;
         }
     }
     Some(out)
